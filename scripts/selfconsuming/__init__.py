@@ -1,0 +1,3 @@
+"""Bias amplification and model collapse in self-consuming language models."""
+
+LEANINGS = ("left", "center", "right")

@@ -1,0 +1,67 @@
+"""Setups are data: a recipe is the finetune/synthesis defaults overlaid by one setup's fields."""
+
+import hashlib
+import json
+import zlib
+
+FINETUNE_FIELDS = ("epochs", "lr", "batch_size", "weight_decay", "max_length", "init")
+SYNTHESIS_FIELDS = ("block_tokens", "new_tokens", "batch_size", "num_beams", "top_p", "temperature")
+DATA_FIELDS = ("preserve_fraction", "accumulate", "window", "start_labels", "synthetic_budget")
+# The fields that decide what the generation-0 model is: setups that agree on all
+# of them share one trained generation-0 model.
+GEN0_FIELDS = ("epochs", "lr", "batch_size", "weight_decay", "max_length", "start_labels")
+
+
+def setup_recipe(config: dict, setup: str) -> dict:
+    """The full recipe of one setup: defaults from `finetune` and `synthesis`, then the setup's own fields."""
+    overrides = config["setups"][setup]
+    finetune = {k: overrides.get(k, config["finetune"][k]) for k in FINETUNE_FIELDS}
+    synthesis = {k: overrides.get(k, config["synthesis"].get(k)) for k in SYNTHESIS_FIELDS}
+    if "synthesis_batch_size" in overrides:
+        synthesis["batch_size"] = overrides["synthesis_batch_size"]
+    data = {
+        "preserve_fraction": overrides.get("preserve_fraction", 0.0),
+        "accumulate": overrides.get("accumulate", False),
+        "window": overrides.get("window", 1),
+        "start_labels": sorted(overrides.get("start_labels") or []),
+        "synthetic_budget": overrides.get("synthetic_budget"),
+    }
+    return {
+        "setup": setup,
+        "decoding": overrides.get("decoding", "greedy"),
+        "finetune": finetune,
+        "synthesis": synthesis,
+        "data": data,
+    }
+
+
+def gen0_recipe(recipe: dict) -> dict:
+    """The part of a recipe that determines the generation-0 model."""
+    merged = {**recipe["finetune"], **recipe["data"]}
+    return {k: merged[k] for k in GEN0_FIELDS}
+
+
+def gen0_key(recipe: dict) -> str:
+    """Short stable hash naming the shared generation-0 model of every setup with this recipe."""
+    blob = json.dumps(gen0_recipe(recipe), sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+def stable_seed(base_seed: int, *parts) -> int:
+    """A seed for (setup, generation, purpose) that does not depend on Python's hash salt."""
+    text = ":".join(str(p) for p in (base_seed, *parts))
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF
+
+
+def synthetic_generations_for(recipe: dict, generation: int) -> list[int]:
+    """Which earlier synthetic corpora (by generation) train the model of `generation`."""
+    if generation == 0:
+        return []
+    if recipe["data"]["accumulate"]:
+        return list(range(generation))
+    window = recipe["data"]["window"] or 1
+    return list(range(max(0, generation - window), generation))
+
+
+def uses_all_human(recipe: dict, generation: int) -> bool:
+    return generation == 0 or recipe["data"]["accumulate"]

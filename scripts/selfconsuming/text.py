@@ -1,0 +1,17 @@
+"""Plain-text helpers shared by the oracle, the quality scores and the diversity metrics."""
+
+import re
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"'”’)]*\s+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentences at ., ! or ? followed by whitespace.
+
+    A trailing fragment without end punctuation is kept as its own sentence, so
+    truncated model output is scored rather than silently dropped.
+    """
+    text = " ".join(text.split())
+    if not text:
+        return []
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]

@@ -1,0 +1,36 @@
+import os
+import random
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+WORDS = ("the senate vote budget plan critics supporters mayor city council tax reform school board "
+         "health care bill said reported on monday tuesday new policy workers union rally police "
+         "report court judge ruling climate energy price market growth").split()
+
+
+def toy_articles(n=12, seed=0):
+    """Small varied English-like articles with labels, for loop tests."""
+    rng = random.Random(seed)
+    labels = ["left", "center", "right"]
+    rows = []
+    for i in range(n):
+        sents = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 12))).capitalize() + "." for _ in range(10)]
+        rows.append({"id": f"a{i}", "title": f"Story {i}", "text": " ".join(sents), "label": labels[i % 3]})
+    return rows
+
+
+@pytest.fixture(scope="session")
+def tiny_gpt2_dir(tmp_path_factory):
+    """A tiny randomly initialised GPT-2 with a BPE tokenizer, saved like any transformers model."""
+    from selfconsuming.finetune import article_training_text
+    from selfconsuming.pretrain import build_gpt2, save_model, train_bpe_tokenizer
+
+    out = tmp_path_factory.mktemp("models") / "tiny-gpt2"
+    texts = [article_training_text(a) for a in toy_articles(60)]
+    tok = train_bpe_tokenizer(texts, vocab_size=300)
+    model = build_gpt2(tok, n_layer=2, n_embd=32, n_head=2, n_positions=256, seed=0)
+    save_model(model, tok, out)
+    return str(out)
