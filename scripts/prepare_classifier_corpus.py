@@ -1,0 +1,8 @@
+from selfconsuming.io import write_jsonl
+from selfconsuming.prepare import classifier_corpus
+from selfconsuming.runner import rule_logging
+
+with rule_logging(snakemake) as log:
+    articles = classifier_corpus(snakemake.params.data, snakemake.params.seed)
+    log.info("classifier corpus: %d articles", len(articles))
+    write_jsonl(articles, snakemake.output[0])

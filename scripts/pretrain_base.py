@@ -1,0 +1,14 @@
+from selfconsuming.io import read_jsonl
+from selfconsuming.pretrain import pretrain_world_gpt2
+from selfconsuming.runner import job_device, rule_logging
+
+with rule_logging(snakemake) as log:
+    device = job_device(snakemake)
+    p = snakemake.params.world_gpt2
+    stats = pretrain_world_gpt2(
+        read_jsonl(snakemake.input.corpus), snakemake.output[0],
+        vocab_size=p["vocab_size"], n_layer=p["n_layer"], n_embd=p["n_embd"], n_head=p["n_head"],
+        n_positions=p["n_positions"], epochs=p["epochs"], lr=p["lr"], batch_size=p["batch_size"],
+        seed=snakemake.params.seed, device=device,
+    )
+    log.info("pretraining done: %s", stats)

@@ -1,0 +1,103 @@
+"""Checks on the config that JSON schema cannot express; each error names the key at fault."""
+
+import os
+import re
+
+from .models import parse_model_reference
+
+BIAS_METRICS = {f"{p}share_{l}" for p in ("", "oracle_") for l in ("left", "center", "right")}
+QUALITY_METRICS = {"tqi_mean", "ppl_mean", "oracle_valid_mean", "unique_1", "distinct_1", "self_bleu_diversity",
+                   "semantic_diversity", "syntactic_diversity"}
+OFFLINE_BACKBONES = {"tfidf", "minilm"}
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message starts with the key."""
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"config key {key}: {message}")
+        self.key = key
+
+
+def normalised_setup_name(name: str) -> str:
+    return re.sub(r"[-_\s]+", "_", name.strip().lower())
+
+
+def _check_model_reference(key: str, ref: str, special=()) -> None:
+    if ref in special:
+        return
+    try:
+        parse_model_reference(ref)
+    except ValueError as err:
+        raise ConfigError(key, str(err)) from None
+
+
+def check_setups(setups: dict) -> None:
+    seen: dict[str, str] = {}
+    for name, recipe in setups.items():
+        norm = normalised_setup_name(name)
+        if norm in seen:
+            raise ConfigError(f"setups.{name}", f"duplicates setup {seen[norm]!r} after normalisation (both are {norm!r})")
+        seen[norm] = name
+        if norm in {"human", "base", "_shared"}:
+            raise ConfigError(f"setups.{name}", "is reserved for reference rows")
+        decoding = recipe.get("decoding", "greedy")
+        if decoding != "beam" and "num_beams" in recipe:
+            raise ConfigError(f"setups.{name}.num_beams", f"only applies to beam decoding, not {decoding!r}")
+        if decoding != "nucleus" and ("top_p" in recipe or "temperature" in recipe):
+            raise ConfigError(f"setups.{name}.top_p", f"top_p/temperature only apply to nucleus decoding, not {decoding!r}")
+        if recipe.get("accumulate") and recipe.get("window"):
+            raise ConfigError(f"setups.{name}.window", "accumulate already uses every synthetic corpus; drop window")
+
+
+def check_data(data: dict) -> None:
+    source = data["source"]
+    if source == "world":
+        from .world import check_leaning_mix, check_topics  # noqa: F401  (imported for its errors)
+
+        if data.get("topics"):
+            try:
+                check_topics(data["topics"])
+            except ValueError as err:
+                raise ConfigError("data.topics", str(err)) from None
+        return
+    path = data.get("path")
+    if not path:
+        raise ConfigError("data.path", f"data.source {source!r} reads a file or folder; set data.path")
+    if not os.path.exists(path):
+        raise ConfigError("data.path", f"{path!r} does not exist")
+
+
+def check_config(config: dict) -> None:
+    """Raise ConfigError on the first problem; called by the Snakefile before any job is planned."""
+    check_setups(config["setups"])
+    check_data(config["data"])
+    _check_model_reference("model.base", config["model"]["base"], special=("world-gpt2",))
+    if config["model"]["base"] == "world-gpt2":
+        if config["data"]["source"] != "world":
+            raise ConfigError("model.base", "world-gpt2 is pretrained on the world; use it with data.source: world")
+        from .world import check_leaning_mix
+
+        try:
+            check_leaning_mix(config["model"]["world_gpt2"]["leaning_mix"])
+        except ValueError as err:
+            raise ConfigError("model.world_gpt2.leaning_mix", str(err)) from None
+        wg = config["model"]["world_gpt2"]
+        if wg["n_embd"] % wg["n_head"]:
+            raise ConfigError("model.world_gpt2.n_head", f"must divide n_embd ({wg['n_embd']})")
+    classifier = config["classifier"]
+    if classifier.get("ready"):
+        _check_model_reference("classifier.ready", classifier["ready"])
+    else:
+        for i, backbone in enumerate(classifier["backbones"]):
+            _check_model_reference(f"classifier.backbones[{i}]", backbone, special=OFFLINE_BACKBONES)
+        if classifier.get("chosen") and classifier["chosen"] not in classifier["backbones"]:
+            raise ConfigError("classifier.chosen", f"{classifier['chosen']!r} is not one of classifier.backbones")
+    quality = config["quality"]
+    _check_model_reference("quality.detector", quality["detector"], special=("train",))
+    _check_model_reference("quality.perplexity_model", quality["perplexity_model"], special=("base",))
+    neurons = config["neurons"]
+    if neurons["bias_metric"] not in BIAS_METRICS:
+        raise ConfigError("neurons.bias_metric", f"{neurons['bias_metric']!r} is not one of {sorted(BIAS_METRICS)}")
+    if neurons["quality_metric"] not in QUALITY_METRICS:
+        raise ConfigError("neurons.quality_metric", f"{neurons['quality_metric']!r} is not one of {sorted(QUALITY_METRICS)}")

@@ -1,0 +1,457 @@
+"""Which hidden units move with bias and which with quality.
+
+Every model of the study (one per setup and generation) is reduced to one number per
+hidden unit, twice: the mean activation of the residual stream after each block, and a
+summary of the MLP output weights that write into that residual dimension. Across the
+models, each unit's values are then related to the model's bias (share of right-leaning
+articles) and quality (mean text-quality index):
+
+- Pearson r over all models (levels), and
+- OLS of the first-differenced metric on the first-differenced unit value, differences
+  taken within each setup's generation series and pooled, with Newey-West (HAC)
+  standard errors; a unit is significant at Bonferroni over all units and relations.
+
+The statistics are vectorised over units (tens of thousands of regressions in well
+under a second) and tested against scipy / statsmodels run unit by unit.
+
+A "unit" (layer l, dimension j) is dimension j of the residual stream after block l;
+its columns are named ``l{l}_u{j}``.
+"""
+
+import re
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats as scipy_stats
+
+RELATIONS = ("weight_bias", "weight_quality", "activation_bias", "activation_quality")
+WEIGHT_SUMMARIES = ("l2", "l1", "mean_abs", "max_abs")
+KEY_COLUMNS = ("setup", "generation")
+_UNIT_COLUMN = re.compile(r"^l(\d+)_u(\d+)$")
+
+
+# ----------------------------------------------------------------------------
+# Reading units out of a model
+
+
+def transformer_blocks(model) -> torch.nn.ModuleList:
+    """The list of transformer blocks: GPT-2 (`transformer.h`) or Llama-style (`model.layers`)."""
+    for path in (("transformer", "h"), ("model", "layers")):
+        module = model
+        for name in path:
+            module = getattr(module, name, None)
+            if module is None:
+                break
+        if isinstance(module, torch.nn.ModuleList):
+            return module
+    raise ValueError(
+        f"cannot find the transformer blocks of {type(model).__name__}: expected "
+        "model.transformer.h (GPT-2) or model.model.layers (Llama-style)"
+    )
+
+
+def _hidden_size(model) -> int:
+    config = model.config
+    for name in ("hidden_size", "n_embd", "d_model"):
+        if getattr(config, name, None):
+            return int(getattr(config, name))
+    raise ValueError(f"cannot read the hidden size from the config of {type(model).__name__}")
+
+
+def left_pad(prompts: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack token lists into (input_ids, attention_mask), padding on the left."""
+    width = max(len(p) for p in prompts)
+    input_ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    for row, prompt in enumerate(prompts):
+        if len(prompt):
+            input_ids[row, width - len(prompt):] = torch.as_tensor(prompt, dtype=torch.long)
+            attention_mask[row, width - len(prompt):] = 1
+    return input_ids, attention_mask
+
+
+def mean_block_activations(model, prompts: list[list[int]], pad_token_id: int,
+                           batch_size: int = 32, device: str = "cpu") -> np.ndarray:
+    """Mean residual-stream activation after every block, shape (n_layers * hidden,).
+
+    The mean is token-weighted: the sum over every non-pad token of every prompt,
+    divided by the number of such tokens. Each token is one sample of the state the
+    model is in while writing, so long prompts count more; a per-prompt mean first
+    would let a 3-token prompt weigh as much as a 64-token one. Pad tokens are
+    excluded through the attention mask, and position ids are computed from the mask,
+    so a prompt gives the same activations alone or batched with longer ones.
+    The block output is taken before any final layer norm. The model is expected on
+    `device`; it is put in eval mode for the pass and restored afterwards.
+    """
+    if not prompts:
+        raise ValueError("mean_block_activations needs at least one prompt")
+    if any(len(p) == 0 for p in prompts):
+        raise ValueError("mean_block_activations got an empty prompt (no tokens)")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+    blocks = transformer_blocks(model)
+    hidden = _hidden_size(model)
+    sums = torch.zeros((len(blocks), hidden), dtype=torch.float64, device=device)
+    current_mask = {}
+
+    def make_hook(layer):
+        def hook(module, inputs, output):
+            states = output[0] if isinstance(output, (tuple, list)) else output
+            keep = current_mask["mask"].unsqueeze(-1)
+            # torch.where, not multiplication: pad rows may hold NaN in some kernels
+            kept = torch.where(keep, states.double(), torch.zeros((), dtype=torch.float64, device=device))
+            sums[layer] += kept.sum(dim=(0, 1))
+        return hook
+
+    handles = [block.register_forward_hook(make_hook(i)) for i, block in enumerate(blocks)]
+    was_training = model.training
+    model.eval()
+    n_tokens = 0
+    try:
+        with torch.no_grad():
+            for start in range(0, len(prompts), batch_size):
+                input_ids, attention_mask = left_pad(prompts[start:start + batch_size], pad_token_id)
+                input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+                position_ids = (attention_mask.cumsum(dim=1) - 1).clamp(min=0)
+                current_mask["mask"] = attention_mask.bool()
+                model(input_ids=input_ids, attention_mask=attention_mask,
+                      position_ids=position_ids, use_cache=False)
+                n_tokens += int(attention_mask.sum())
+    finally:
+        for handle in handles:
+            handle.remove()
+        model.train(was_training)
+    return (sums / n_tokens).reshape(-1).cpu().numpy()
+
+
+def _mlp_output_projection(block) -> tuple[torch.Tensor, int]:
+    """The MLP output projection's weight and the axis that indexes the intermediate units.
+
+    GPT-2's `mlp.c_proj` is a Conv1D with weight (intermediate, hidden): residual
+    dimension j is fed by column weight[:, j], so the reduction runs over axis 0.
+    Llama's `mlp.down_proj` is a Linear with weight (hidden, intermediate): dimension
+    j is fed by row weight[j, :], so the reduction runs over axis 1.
+    """
+    from transformers.pytorch_utils import Conv1D
+
+    mlp = getattr(block, "mlp", None)
+    for name in ("c_proj", "down_proj"):
+        layer = getattr(mlp, name, None)
+        if isinstance(layer, Conv1D):
+            return layer.weight, 0
+        if isinstance(layer, torch.nn.Linear):
+            return layer.weight, 1
+    raise ValueError(
+        f"block {type(block).__name__} has no MLP output projection "
+        "(expected mlp.c_proj as Conv1D or mlp.down_proj as Linear)"
+    )
+
+
+def mlp_output_weight_summary(model, summary: str = "l2") -> np.ndarray:
+    """One scalar per residual unit from the weights that write into it, shape (n_layers * hidden,).
+
+    L2 is the default because the squared L2 norm of the weights feeding dimension j
+    is the gain from the MLP's intermediate units to j: with roughly uncorrelated
+    intermediate activations of equal scale, the variance the MLP adds to j is
+    proportional to it. It is blind to sign and to rotations of the intermediate
+    space (which fine-tuning may shuffle), and, unlike max_abs, uses every weight.
+    """
+    if summary not in WEIGHT_SUMMARIES:
+        raise ValueError(f"unknown weight summary {summary!r}; choose one of {WEIGHT_SUMMARIES}")
+    values = []
+    with torch.no_grad():
+        for block in transformer_blocks(model):
+            weight, axis = _mlp_output_projection(block)
+            w = weight.detach().double().cpu()
+            if summary == "l2":
+                values.append(torch.linalg.vector_norm(w, ord=2, dim=axis))
+            elif summary == "l1":
+                values.append(w.abs().sum(dim=axis))
+            elif summary == "mean_abs":
+                values.append(w.abs().mean(dim=axis))
+            else:
+                values.append(w.abs().amax(dim=axis))
+    return torch.cat(values).numpy()
+
+
+def prompt_token_ids(tokenizer, texts: list[str], max_tokens: int = 64) -> list[list[int]]:
+    """Token ids of the first `max_tokens` tokens of each non-empty text (no special tokens)."""
+    prompts = []
+    for text in texts:
+        ids = tokenizer(text, add_special_tokens=False)["input_ids"][:max_tokens]
+        if ids:
+            prompts.append(list(ids))
+    if not prompts:
+        raise ValueError("no text gave any token; cannot build activation prompts")
+    return prompts
+
+
+# ----------------------------------------------------------------------------
+# Wide tables: one row per (setup, generation), one column per unit
+
+
+def unit_columns(n_layers: int, hidden: int) -> list[str]:
+    """Column names l{layer}_u{unit}, layer-major (the order of the vectors above)."""
+    return [f"l{layer}_u{unit}" for layer in range(n_layers) for unit in range(hidden)]
+
+
+def parse_unit_columns(columns) -> tuple[np.ndarray, np.ndarray]:
+    """(layer, unit) integer arrays from column names l{layer}_u{unit}."""
+    names = pd.Index([str(c) for c in columns], dtype=object)
+    parts = names.str.extract(_UNIT_COLUMN.pattern)
+    bad = names[parts.isna().any(axis=1).to_numpy()]
+    if len(bad):
+        raise ValueError(f"column {bad[0]!r} is not a unit column (expected l<layer>_u<unit>)")
+    return parts[0].to_numpy(dtype=int), parts[1].to_numpy(dtype=int)
+
+
+def unit_frame(records, n_layers: int, hidden: int) -> pd.DataFrame:
+    """Wide DataFrame from (setup, generation, vector) records: setup, generation, then units."""
+    records = list(records)
+    if not records:
+        raise ValueError("unit_frame got no records")
+    n_units = n_layers * hidden
+    for setup, generation, vector in records:
+        if np.shape(vector) != (n_units,):
+            raise ValueError(
+                f"vector of ({setup}, {generation}) has shape {np.shape(vector)}, "
+                f"expected ({n_units},) = n_layers {n_layers} x hidden {hidden}"
+            )
+    keys = pd.DataFrame({"setup": [r[0] for r in records],
+                         "generation": [int(r[1]) for r in records]})
+    if keys.duplicated().any():
+        raise ValueError(f"duplicate (setup, generation) rows: {keys[keys.duplicated()].values.tolist()}")
+    values = pd.DataFrame(np.stack([np.asarray(r[2], dtype=float) for r in records]),
+                          columns=unit_columns(n_layers, hidden))
+    return pd.concat([keys, values], axis=1)
+
+
+def split_unit_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """(keys [setup, generation], values (n_models, n_units), unit column names)."""
+    missing = [c for c in KEY_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(f"unit table lacks columns {missing}")
+    columns = [c for c in frame.columns if c not in KEY_COLUMNS]
+    parse_unit_columns(columns)
+    if not columns:
+        raise ValueError("unit table has no unit columns")
+    return (frame[list(KEY_COLUMNS)].reset_index(drop=True),
+            frame[columns].to_numpy(dtype=float), columns)
+
+
+# ----------------------------------------------------------------------------
+# Statistics, vectorised over units
+
+
+def pearson_by_unit(U: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pearson r of each column of U with y, and its two-sided p (t with n-2 df, as scipy).
+
+    A constant column has no correlation: r and p are NaN.
+    """
+    U = np.asarray(U, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    if U.ndim != 2 or U.shape[0] != n:
+        raise ValueError(f"U must be (n_models, n_units) with n_models = len(y) = {n}, got {U.shape}")
+    if n < 3:
+        raise ValueError(f"Pearson p-values need at least 3 models, got {n}")
+    Uc = U - U.mean(axis=0)
+    yc = y - y.mean()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        suu = np.where(np.ptp(U, axis=0) > 0, (Uc**2).sum(axis=0), np.nan)  # constant -> NaN
+        r = (yc @ Uc) / np.sqrt(suu * (yc**2).sum())
+        r = np.clip(r, -1.0, 1.0)
+        t = r * np.sqrt((n - 2) / (1.0 - r**2))
+    p = 2.0 * scipy_stats.t.sf(np.abs(t), n - 2)
+    return r, p
+
+
+def ols_hac_by_unit(X: np.ndarray, y: np.ndarray, maxlags: int = 1) -> dict[str, np.ndarray]:
+    """Slope of y on each column of X (with an intercept), with Newey-West standard errors.
+
+    Matches statsmodels `OLS(y, add_constant(x)).fit(cov_type="HAC",
+    cov_kwds={"maxlags": maxlags})` for every column: Bartlett weights
+    1 - l/(maxlags+1), no small-sample correction (statsmodels' default
+    use_correction=False for HAC), normal p-values (use_t=False by default), and the
+    rows treated as one consecutive series.
+
+    Returns beta, se, t, p (each of length n_units). A constant column gives NaN.
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    if X.ndim != 2 or X.shape[0] != n:
+        raise ValueError(f"X must be (n_obs, n_units) with n_obs = len(y) = {n}, got {X.shape}")
+    if n < 3:
+        raise ValueError(f"the regression needs at least 3 observations, got {n}")
+    if int(maxlags) != maxlags or maxlags < 0:
+        raise ValueError(f"maxlags must be a non-negative integer, got {maxlags!r}")
+    maxlags = int(maxlags)
+
+    Xc = X - X.mean(axis=0)
+    yc = y - y.mean()
+    sxx = np.where(np.ptp(X, axis=0) > 0, (Xc**2).sum(axis=0), np.nan)  # constant -> NaN
+    with np.errstate(invalid="ignore", divide="ignore"):
+        beta = (yc @ Xc) / sxx
+        resid = yc[:, None] - beta * Xc
+        # The slope row of the sandwich (X'X)^-1 X'u reduces to sum_t a_t with
+        # a_t = (x_t - mean x) u_t / sxx, so its HAC variance is the Bartlett-weighted
+        # autocovariance sum of a (same as statsmodels' 2x2 algebra, better conditioned).
+        a = Xc * resid / sxx
+        var_beta = (a * a).sum(axis=0)
+        for lag in range(1, min(maxlags, n - 1) + 1):
+            weight = 1.0 - lag / (maxlags + 1.0)
+            var_beta += 2.0 * weight * (a[lag:] * a[:-lag]).sum(axis=0)
+        se = np.sqrt(var_beta)
+        t = beta / se
+    p = 2.0 * scipy_stats.norm.sf(np.abs(t))
+    return {"beta": beta, "se": se, "t": t, "p": p}
+
+
+def difference_within_setups(U: np.ndarray, y: np.ndarray, setups, generations
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """First differences of U and y along each setup's generations, stacked over setups.
+
+    Setups are stacked in sorted name order, each ordered by generation; a setup with
+    one model contributes nothing. Differences are between consecutive generations
+    present (a missing generation makes one longer step).
+    """
+    U = np.asarray(U, dtype=float)
+    y = np.asarray(y, dtype=float)
+    keys = pd.DataFrame({"setup": np.asarray(setups), "generation": np.asarray(generations)})
+    if keys.duplicated().any():
+        raise ValueError(f"duplicate (setup, generation) rows: {keys[keys.duplicated()].values.tolist()}")
+    order = keys.sort_values(["setup", "generation"], kind="stable").index.to_numpy()
+    U, y, sorted_setups = U[order], y[order], keys["setup"].to_numpy()[order]
+    same_setup = sorted_setups[1:] == sorted_setups[:-1]
+    return (U[1:] - U[:-1])[same_setup], (y[1:] - y[:-1])[same_setup]
+
+
+def unit_regressions(U, y, setups, generations, maxlags: int = 1,
+                     differenced: bool = True) -> dict[str, np.ndarray]:
+    """HAC regression of the metric on each unit, on within-setup differences or in levels.
+
+    Either way the rows are stacked setup by setup (sorted names), generation order
+    inside; the HAC lags run over the stacked series as statsmodels does.
+    """
+    U = np.asarray(U, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if differenced:
+        X, target = difference_within_setups(U, y, setups, generations)
+    else:
+        keys = pd.DataFrame({"setup": np.asarray(setups), "generation": np.asarray(generations)})
+        order = keys.sort_values(["setup", "generation"], kind="stable").index.to_numpy()
+        X, target = U[order], y[order]
+    result = ols_hac_by_unit(X, target, maxlags)
+    result["n_obs"] = len(target)
+    return result
+
+
+def _model_rows(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """Drop reference rows (generation < 0) and check the keys."""
+    missing = [c for c in KEY_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{name} lacks columns {missing}")
+    table = table[table["generation"].astype(int) >= 0].copy()
+    table["generation"] = table["generation"].astype(int)
+    if table.empty:
+        raise ValueError(f"{name} has no model rows (generation >= 0)")
+    keys = table[list(KEY_COLUMNS)]
+    if keys.duplicated().any():
+        dupes = keys[keys.duplicated()].values.tolist()
+        raise ValueError(f"{name} has duplicate (setup, generation) rows: {dupes}")
+    return table
+
+
+def _align(units: pd.DataFrame, summary: pd.DataFrame, metric_columns, name: str) -> pd.DataFrame:
+    """Units joined to their model's metrics; every model must have a summary row."""
+    merged = units.merge(summary[list(KEY_COLUMNS) + list(metric_columns)],
+                         on=list(KEY_COLUMNS), how="left", indicator=True)
+    absent = merged.loc[merged["_merge"] != "both", list(KEY_COLUMNS)]
+    if len(absent):
+        raise ValueError(f"{name}: no summary row for models {absent.values.tolist()}")
+    for column in metric_columns:
+        bad = merged.loc[merged[column].isna(), list(KEY_COLUMNS)]
+        if len(bad):
+            raise ValueError(f"summary column {column!r} is missing for models {bad.values.tolist()}")
+    return merged.drop(columns="_merge")
+
+
+def neuron_statistics(activations: pd.DataFrame, weights: pd.DataFrame, summary: pd.DataFrame,
+                      bias_column: str = "share_right", quality_column: str = "tqi_mean",
+                      hac_lags: int = 1, alpha: float = 0.05, differenced: bool = True
+                      ) -> pd.DataFrame:
+    """Per (relation, layer, unit): r, r_p, beta, se_hac, t, p, significant, n_models, n_obs.
+
+    relation is weight_bias, weight_quality, activation_bias or activation_quality.
+    `significant` is Bonferroni on the HAC p over all tests of the table
+    (4 x n_units when both tables have the same units) at `alpha`.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    for column in (bias_column, quality_column):
+        if column not in summary.columns:
+            raise ValueError(f"summary has no column {column!r}; it has {list(summary.columns)}")
+    summary = _model_rows(summary, "summary")
+    metrics = {"bias": bias_column, "quality": quality_column}
+
+    parts = []
+    for source, table in (("weight", weights), ("activation", activations)):
+        table = _model_rows(table, f"{source} table")
+        merged = _align(table, summary, metrics.values(), f"{source} table")
+        keys, U, columns = split_unit_frame(merged.drop(columns=list(metrics.values())))
+        layers, units = parse_unit_columns(columns)
+        for metric, column in metrics.items():
+            y = merged[column].to_numpy(dtype=float)
+            r, r_p = pearson_by_unit(U, y)
+            reg = unit_regressions(U, y, keys["setup"], keys["generation"],
+                                   maxlags=hac_lags, differenced=differenced)
+            parts.append(pd.DataFrame({
+                "relation": f"{source}_{metric}", "layer": layers, "unit": units,
+                "r": r, "r_p": r_p, "beta": reg["beta"], "se_hac": reg["se"],
+                "t": reg["t"], "p": reg["p"], "n_models": len(y), "n_obs": reg["n_obs"],
+            }))
+    stats = pd.concat(parts, ignore_index=True)
+    threshold = alpha / len(stats)
+    stats["significant"] = (stats["p"] < threshold).to_numpy()  # NaN p -> False
+    return stats
+
+
+def neuron_sets(stats: pd.DataFrame) -> pd.DataFrame:
+    """Significant-unit counts and bias-vs-quality overlap, tidy: source, quantity, value.
+
+    For source weight and activation, quantities: n_units (tested), n_bias,
+    n_quality (significant for each metric), n_both (intersection), n_either (union),
+    jaccard (n_both / n_either; NaN when no unit is significant) and
+    n_both_expected (n_bias * n_quality / n_units: the overlap if the two sets were
+    drawn independently, the yardstick for "almost disjoint").
+    """
+    needed = {"relation", "layer", "unit", "significant"}
+    if not needed <= set(stats.columns):
+        raise ValueError(f"stats lacks columns {sorted(needed - set(stats.columns))}")
+    rows = []
+    for source in ("weight", "activation"):
+        sets = {}
+        n_units = None
+        for metric in ("bias", "quality"):
+            part = stats[stats["relation"] == f"{source}_{metric}"]
+            if part.empty:
+                raise ValueError(f"stats has no rows for relation {source}_{metric}")
+            n_units = len(part)
+            sets[metric] = set(zip(part.loc[part["significant"], "layer"],
+                                   part.loc[part["significant"], "unit"]))
+        both = sets["bias"] & sets["quality"]
+        either = sets["bias"] | sets["quality"]
+        values = {
+            "n_units": n_units,
+            "n_bias": len(sets["bias"]),
+            "n_quality": len(sets["quality"]),
+            "n_both": len(both),
+            "n_either": len(either),
+            "jaccard": len(both) / len(either) if either else float("nan"),
+            "n_both_expected": len(sets["bias"]) * len(sets["quality"]) / n_units,
+        }
+        rows += [{"source": source, "quantity": k, "value": float(v)} for k, v in values.items()]
+    return pd.DataFrame(rows)

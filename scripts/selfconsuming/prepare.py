@@ -1,0 +1,56 @@
+"""The corpora a run starts from: the human corpus, the classifier corpus, the pretraining corpus."""
+
+import logging
+
+from . import LEANINGS
+from .recipes import stable_seed
+
+log = logging.getLogger(__name__)
+
+
+def _world_report(purpose: str, articles: list[dict]) -> dict:
+    per_label = {l: sum(a["label"] == l for a in articles) for l in LEANINGS}
+    return {"source": "world", "purpose": purpose, "rows_read": len(articles), "rows_kept": len(articles),
+            "dropped": {}, "per_label": per_label, "problems": []}
+
+
+def world_articles(purpose: str, counts: dict[str, int], seed: int, topics=None) -> list[dict]:
+    """A world sample for one purpose; each purpose has its own seed so samples do not overlap by design."""
+    from .world import generate_articles
+
+    return generate_articles(counts, seed=stable_seed(seed, "world", purpose), topics=topics, id_prefix=purpose)
+
+
+def human_corpus(data: dict, seed: int) -> tuple[list[dict], dict]:
+    """The balanced human corpus of the study and its data report."""
+    per_label = data["per_label"]
+    if data["source"] == "world":
+        articles = world_articles("human", {l: per_label for l in LEANINGS}, seed, data.get("topics"))
+        return articles, _world_report("human", articles)
+    from .corpora import load_corpus, stratified_sample
+
+    articles, report = load_corpus(data["source"], data["path"])
+    report = report.to_dict()
+    sample = stratified_sample(articles, per_label, seed)
+    report["sampled_per_label"] = {l: sum(a["label"] == l for a in sample) for l in LEANINGS}
+    log.info("data report: %s", report)
+    return sample, report
+
+
+def classifier_corpus(data: dict, seed: int) -> list[dict]:
+    """Labelled articles for training the leaning classifier (a separate world sample, or the whole corpus)."""
+    if data["source"] == "world":
+        n = data["classifier_per_label"]
+        return world_articles("classifier", {l: n for l in LEANINGS}, seed, data.get("topics"))
+    from .corpora import load_corpus
+
+    articles, _ = load_corpus(data["source"], data["path"])
+    return articles
+
+
+def pretrain_corpus(world_gpt2: dict, data: dict, seed: int) -> list[dict]:
+    """The leaning-skewed world sample world-gpt2 is pretrained on."""
+    from .world import counts_from_mix
+
+    counts = counts_from_mix(world_gpt2["pretrain_articles"], world_gpt2["leaning_mix"])
+    return world_articles("pretrain", counts, seed, data.get("topics"))

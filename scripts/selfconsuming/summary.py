@@ -1,0 +1,69 @@
+"""Per-corpus summaries: leaning shares and means with 95% confidence intervals."""
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
+
+from . import LEANINGS
+
+
+def share_with_ci(labels, leaning: str, alpha: float = 0.05) -> tuple[float, float, float]:
+    """Share of `leaning` among labels with a Wilson interval (well behaved near 0 and 1)."""
+    labels = [l for l in labels if isinstance(l, str)]
+    n = len(labels)
+    if n == 0:
+        return (np.nan, np.nan, np.nan)
+    k = sum(l == leaning for l in labels)
+    lo, hi = proportion_confint(k, n, alpha=alpha, method="wilson")
+    return (k / n, float(lo), float(hi))
+
+
+def mean_with_ci(values, alpha: float = 0.05) -> tuple[float, float, float]:
+    """Mean with a t interval over the finite values."""
+    x = np.asarray(values, dtype=float)
+    x = x[np.isfinite(x)]
+    if len(x) == 0:
+        return (np.nan, np.nan, np.nan)
+    m = float(x.mean())
+    if len(x) < 2:
+        return (m, np.nan, np.nan)
+    half = float(stats.sem(x) * stats.t.ppf(1 - alpha / 2, len(x) - 1))
+    return (m, m - half, m + half)
+
+
+def _put(row: dict, name: str, triple) -> None:
+    row[name], row[f"{name}_lo"], row[f"{name}_hi"] = triple
+
+
+def summarise_scores(scores: pd.DataFrame, diversity: dict) -> dict:
+    """One summary row (without setup/generation) from a corpus's per-article scores and diversity."""
+    row = {"n_articles": len(scores)}
+    for leaning in LEANINGS:
+        _put(row, f"share_{leaning}", share_with_ci(scores["label"], leaning))
+        if "oracle_label" in scores and scores["oracle_label"].notna().any():
+            _put(row, f"oracle_share_{leaning}", share_with_ci(scores["oracle_label"], leaning))
+        else:
+            _put(row, f"oracle_share_{leaning}", (np.nan,) * 3)
+    if "oracle_valid_share" in scores and scores["oracle_valid_share"].notna().any():
+        m, lo, hi = mean_with_ci(scores["oracle_valid_share"])
+    else:
+        m = lo = hi = np.nan
+    row["oracle_valid_mean"], row["oracle_valid_lo"], row["oracle_valid_hi"] = m, lo, hi
+    m, lo, hi = mean_with_ci(scores["tqi"])
+    row["tqi_mean"], row["tqi_lo"], row["tqi_hi"] = m, lo, hi
+    m, lo, hi = mean_with_ci(scores["ppl"])
+    row["ppl_mean"], row["ppl_lo"], row["ppl_hi"] = m, lo, hi
+    row["ppl_median"] = float(np.nanmedian(scores["ppl"])) if len(scores) else np.nan
+    for key in ("unique_1", "unique_2", "unique_3", "distinct_1", "distinct_2", "distinct_3",
+                "self_bleu_diversity", "semantic_diversity", "syntactic_diversity"):
+        row[key] = diversity.get(key, np.nan)
+    return row
+
+
+def corpus_identity(corpus: str) -> dict:
+    """setup, generation and kind of a scored corpus name (human, base or <setup>/gen<g>)."""
+    if corpus in ("human", "base"):
+        return {"setup": corpus, "generation": -1, "kind": corpus}
+    setup, gen = corpus.split("/gen")
+    return {"setup": setup, "generation": int(gen), "kind": "model"}

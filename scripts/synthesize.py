@@ -1,0 +1,13 @@
+from selfconsuming.loop import synthesize_generation
+from selfconsuming.runner import job_device, rule_logging
+
+with rule_logging(snakemake) as log:
+    device = job_device(snakemake)
+    recipe = snakemake.params.recipe
+    generation = snakemake.wildcards.get("g", "base")
+    model = snakemake.params.get("model") or snakemake.input.model
+    n = synthesize_generation(
+        recipe, model, snakemake.input.human, snakemake.output[0], (recipe["setup"], generation, "synthesis"),
+        seed=snakemake.params.seed, device=device, allow_download=snakemake.config["allow_download"],
+    )
+    log.info("wrote %d synthetic articles", n)

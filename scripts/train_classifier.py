@@ -1,0 +1,13 @@
+from selfconsuming.classifier import train_classifiers
+from selfconsuming.io import read_jsonl, write_table
+from selfconsuming.runner import job_device, rule_logging
+
+with rule_logging(snakemake) as log:
+    device = job_device(snakemake)
+    p = dict(snakemake.params.classifier)
+    metrics = train_classifiers(
+        read_jsonl(snakemake.input.corpus), p["backbones"], p, snakemake.output.chosen,
+        seed=snakemake.params.seed, chosen=p.get("chosen"), device=device,
+    )
+    log.info("classifier grid:\n%s", metrics.to_string())
+    write_table(metrics, snakemake.output.metrics)

@@ -1,0 +1,276 @@
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from selfconsuming import quality as q
+from selfconsuming.text import split_sentences
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+SUBJECTS = ["The mayor", "A local teacher", "The union leader", "Our reporter", "The new coach",
+            "A young farmer", "The health minister", "Several residents", "The company founder", "A city judge"]
+VERBS = ["visited", "criticised", "praised", "described", "opened", "questioned", "defended", "inspected"]
+OBJECTS = ["the old train station", "a controversial housing plan", "the crowded river market",
+           "the proposed tax on fuel", "a small family bakery", "the hospital's emergency ward",
+           "the annual harvest festival", "a report on school lunches"]
+ENDINGS = ["on Tuesday morning", "after weeks of debate", "despite heavy rain", "in front of cameras",
+           "for the first time", "without any warning", "during a long interview"]
+
+
+def english_sentences(n, seed):
+    rng = np.random.default_rng(seed)
+    return [f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(ENDINGS)}."
+            for _ in range(n)]
+
+
+def articles(n_articles, per_article, seed):
+    sents = english_sentences(n_articles * per_article, seed)
+    return [" ".join(sents[i * per_article:(i + 1) * per_article]) for i in range(n_articles)]
+
+
+class FixedDetector:
+    """Returns the same probability row for every sentence."""
+
+    def __init__(self, row):
+        self.row = np.asarray(row, dtype=float)
+        self.calls = 0
+
+    def predict_proba(self, sentences):
+        self.calls += 1
+        return np.tile(self.row, (len(sentences), 1))
+
+
+# --- corruptions and dataset ---------------------------------------------------
+
+def test_corruptions_change_sentence_as_described():
+    rng = np.random.default_rng(0)
+    s = "The mayor visited the old train station on Tuesday morning."
+    assert q.corrupt_sentence(s, "clean", rng) == s
+    salad = q.corrupt_sentence(s, "word_salad", rng)
+    assert salad != s and salad.endswith(".")
+    assert sorted(w.lower() for w in salad[:-1].split()) == sorted(w.lower() for w in s[:-1].split())
+    mild = q.corrupt_sentence(s, "mild", rng)
+    assert mild != s and abs(len(mild.split()) - len(s.split())) <= 2
+    noise = q.corrupt_sentence(s, "noise", rng)
+    assert not set(noise.lower().split()) & {"mayor", "visited", "station"}
+    with pytest.raises(ValueError, match="corruption kind"):
+        q.corrupt_sentence(s, "typo", rng)
+
+
+def test_detector_dataset_is_balanced_and_seeded():
+    texts = articles(40, 5, seed=1)
+    sents, labels = q.build_detector_dataset(texts, seed=0, max_sentences=80)
+    assert len(sents) == 80
+    assert {c: labels.count(c) for c in q.CLASSES} == {c: 20 for c in q.CLASSES}
+    assert (sents, labels) == q.build_detector_dataset(texts, seed=0, max_sentences=80)
+    with pytest.raises(ValueError, match="at least"):
+        q.build_detector_dataset(["Too short."], seed=0)
+
+
+# --- scoring -----------------------------------------------------------------
+
+def test_expected_and_top_scoring_by_hand():
+    probs = np.array([[0.5, 0.0, 0.1, 0.4],    # expected 1.5 + 0.1 = 1.6; top: clean 3 x 0.5 = 1.5
+                      [0.1, 0.2, 0.3, 0.4],    # expected 0.3 + 0.4 + 0.3 = 1.0; top: noise -> 0
+                      [0.4, 0.0, 0.0, 0.6]])   # an unsure clean... expected 1.2; top 0
+    np.testing.assert_allclose(q.sentence_scores(probs, "expected"), [1.6, 1.0, 1.2])
+    np.testing.assert_allclose(q.sentence_scores(probs, "top"), [1.5, 0.0, 0.0])
+    # "top" is not monotone in the clean share: unsure clean (0.4 -> 1.2) below confident mild (0.9 -> 1.8)
+    np.testing.assert_allclose(q.sentence_scores(np.array([[0.4, 0.3, 0.3, 0.0], [0.05, 0.9, 0.05, 0.0]]), "top"),
+                               [1.2, 1.8])
+    with pytest.raises(ValueError, match="scoring"):
+        q.sentence_scores(probs, "median")
+    with pytest.raises(ValueError, match="shape"):
+        q.sentence_scores(np.ones((2, 3)))
+
+
+def test_tqi_averages_sentences_batches_once_and_empty_is_nan():
+    det = FixedDetector([0.5, 0.0, 0.1, 0.4])
+    texts = ["One sentence here. And two here.", "", "Single line without a stop"]
+    tqi, per_sentence = q.text_quality_index(texts, det)
+    assert det.calls == 1
+    assert [len(s) for s in per_sentence] == [2, 0, 1]
+    np.testing.assert_allclose(tqi[[0, 2]], [1.6, 1.6])
+    assert math.isnan(tqi[1])
+    tqi_top, _ = q.text_quality_index(texts, det, scoring="top")
+    np.testing.assert_allclose(tqi_top[[0, 2]], [1.5, 1.5])
+    all_empty, _ = q.text_quality_index(["", "   "], det)
+    assert np.isnan(all_empty).all()
+
+
+def test_tqi_rejects_bad_detector_output():
+    class Wrong:
+        def predict_proba(self, sentences):
+            return np.ones((len(sentences), 3))
+
+    with pytest.raises(ValueError, match="detector returned shape"):
+        q.text_quality_index(["A sentence."], Wrong())
+
+
+@pytest.fixture(scope="module")
+def trained_detector(tmp_path_factory):
+    out = tmp_path_factory.mktemp("det") / "detector"
+    metrics = q.train_gibberish_detector(articles(300, 6, seed=2), seed=0, out_dir=out, max_sentences=4000)
+    return out, metrics
+
+
+def test_trained_detector_saves_reports_and_reloads(trained_detector):
+    out, metrics = trained_detector
+    saved = json.loads((out / "detector.json").read_text())
+    assert saved["classes"] == list(q.CLASSES) and saved["accuracy"] == metrics["accuracy"]
+    assert metrics["n_train"] + metrics["n_test"] == 4000
+    assert metrics["accuracy"] > 0.8, metrics
+    assert set(metrics["f1"]) == set(q.CLASSES)
+    det = q.load_gibberish_detector(str(out))
+    probs = det.predict_proba(["The mayor visited a small family bakery during a long interview."])
+    assert probs.shape == (1, 4) and probs.sum() == pytest.approx(1.0)
+
+
+def test_shuffled_text_scores_lower_tqi_than_clean(trained_detector):
+    det = q.load_gibberish_detector(str(trained_detector[0]))
+    clean = articles(20, 5, seed=99)  # unseen sentences
+    rng = np.random.default_rng(5)
+    salad = [" ".join(q.corrupt_sentence(s, "word_salad", rng) for s in split_sentences(t)) for t in clean]
+    noise = [" ".join(q.corrupt_sentence(s, "noise", rng) for s in split_sentences(t)) for t in clean]
+    tqi_clean, _ = q.text_quality_index(clean, det)
+    tqi_salad, _ = q.text_quality_index(salad, det)
+    tqi_noise, _ = q.text_quality_index(noise, det)
+    assert tqi_clean.mean() > 2.5
+    assert tqi_salad.mean() < tqi_clean.mean() - 1.0
+    assert tqi_noise.mean() < 1.0
+    assert (tqi_salad < tqi_clean).all()
+
+
+# --- transformers detector ---------------------------------------------------
+
+def _tiny_bert(folder, id2label):
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    words = sorted({w.strip(".,").lower() for s in english_sentences(200, 0) for w in s.split()})
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + words
+    folder.mkdir()
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=128, num_labels=4,
+                        id2label=id2label, label2id={v: k for k, v in id2label.items()})
+    BertForSequenceClassification(config).save_pretrained(folder)
+    return folder
+
+
+def test_transformers_detector_maps_hub_labels(tmp_path):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    # the hub detector's order: 0 clean, 1 mild gibberish, 2 noise, 3 word salad
+    folder = _tiny_bert(tmp_path / "bert", {0: "clean", 1: "mild gibberish", 2: "noise", 3: "word salad"})
+    det = q.load_gibberish_detector(str(folder), batch_size=2)
+    sents = english_sentences(5, 3) + ["x " * 300]  # the last one needs truncation
+    probs = det.predict_proba(sents)
+    assert probs.shape == (6, 4)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
+
+    model = AutoModelForSequenceClassification.from_pretrained(folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    with torch.no_grad():
+        raw = torch.softmax(model(**tok(sents[:1], return_tensors="pt")).logits, -1).numpy()[0]
+    # CLASSES order (clean, mild, word_salad, noise) <- model order (clean, mild, noise, word salad)
+    np.testing.assert_allclose(probs[0], raw[[0, 1, 3, 2]], atol=1e-5)
+
+
+def test_transformers_detector_generic_labels_need_label_map(tmp_path):
+    folder = _tiny_bert(tmp_path / "bert", {i: f"LABEL_{i}" for i in range(4)})
+    with pytest.raises(ValueError, match="label_map"):
+        q.load_gibberish_detector(str(folder))
+    det = q.load_gibberish_detector(str(folder), label_map={0: "clean", 1: "mild", "2": "noise", "LABEL_3": "word salad"})
+    assert list(det.columns) == [0, 1, 3, 2]
+    with pytest.raises(ValueError, match="no entry for model label 3"):
+        q.load_gibberish_detector(str(folder), label_map={0: "clean", 1: "mild", 2: "noise"})
+
+
+# --- perplexity --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_gpt2(tmp_path_factory):
+    import torch
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers, decoders
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    from selfconsuming.models import load_causal_lm, load_tokenizer
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("gpt2") / "model"
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    bpe.train_from_iterator(english_sentences(300, 0), trainers.BpeTrainer(
+        vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
+    tok.save_pretrained(folder)
+    config = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2,
+                        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
+    GPT2LMHeadModel(config).save_pretrained(folder)
+    return load_causal_lm(str(folder)), load_tokenizer(str(folder))
+
+
+def test_sliding_windows_score_every_token_once():
+    for n, window, stride in [(10, 4, 2), (10, 4, 4), (3, 8, 4), (9, 5, 3)]:
+        windows = q.sliding_windows(n, window, stride)
+        assert sum(n_new for _, _, n_new in windows) == n
+        assert windows[-1][1] == n
+        assert all(end - begin <= window and n_new <= end - begin for begin, end, n_new in windows)
+
+
+def test_perplexity_matches_model_loss_and_batching(tiny_gpt2):
+    import torch
+
+    model, tok = tiny_gpt2
+    texts = english_sentences(6, 4)
+    texts[2] = " ".join(texts[:3])  # longer than the others: padding in a batch
+    batched = q.article_perplexities(texts, model, tok, batch_size=4)
+    alone = np.array([q.article_perplexities([t], model, tok, batch_size=1)[0] for t in texts])
+    np.testing.assert_allclose(batched, alone, rtol=1e-4)
+    ids = tok(texts[0], return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        loss = model(input_ids=ids, labels=ids).loss.item()
+    assert batched[0] == pytest.approx(math.exp(loss), rel=1e-4)
+
+
+def test_perplexity_sliding_window_and_edge_cases(tiny_gpt2):
+    model, tok = tiny_gpt2
+    long_text = " ".join(english_sentences(20, 5))
+    assert len(tok(long_text)["input_ids"]) > 3 * 64
+    ppl = q.article_perplexities([long_text, "", "a"], model, tok)  # window = the model's 64 positions
+    assert np.isfinite(ppl[0]) and ppl[0] > 1
+    assert np.isnan(ppl[1]) and np.isnan(ppl[2])
+    # a smaller window gives a similar value (random model: context matters little)
+    small = q.article_perplexities([long_text], model, tok, max_length=32, stride=16)[0]
+    assert small == pytest.approx(ppl[0], rel=0.1)
+    with pytest.raises(ValueError, match="stride"):
+        q.article_perplexities([long_text], model, tok, max_length=16, stride=32)
+
+
+def test_repeated_text_lower_perplexity_after_training_on_it(tiny_gpt2):
+    import copy
+
+    import torch
+
+    model, tok = tiny_gpt2
+    model = copy.deepcopy(model).train()
+    seen = "The mayor visited the old train station on Tuesday morning."
+    unseen = "A city judge questioned the proposed tax on fuel without any warning."
+    before = q.article_perplexities([seen, unseen], model, tok)
+    ids = tok(seen, return_tensors="pt")["input_ids"]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    torch.manual_seed(0)
+    for _ in range(20):
+        loss = model(input_ids=ids, labels=ids).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    after = q.article_perplexities([seen, unseen], model, tok)
+    assert after[0] < before[0] / 2
+    assert after[0] < after[1]

@@ -1,0 +1,24 @@
+# The political-leaning classifier the bias scores rely on.
+
+
+rule train_classifier:
+    output:
+        metrics=report(f"{RESULTS}/classifier/metrics.csv", caption="../report/classifier_metrics.rst", category="Classifier"),
+        chosen=directory(f"{RESULTS}/classifier/chosen"),
+    input:
+        corpus=f"{RESULTS}/data/classifier.jsonl",
+        code=package_code("classifier", "models"),
+    params:
+        classifier=config["classifier"],
+        seed=config["seed"],
+    log:
+        logged("train_classifier"),
+    benchmark:
+        benchmarked("train_classifier")
+    threads: GPU["threads"]
+    resources:
+        mem_mb=GPU["mem_mb"],
+        runtime=GPU["runtime"],
+        gpu=GPU["gpu"],
+    script:
+        "../../scripts/train_classifier.py"

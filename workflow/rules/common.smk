@@ -1,0 +1,204 @@
+# Helpers shared by the rules: paths, recipes, resources. No rule lives here.
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+
+from selfconsuming.config import check_config
+from selfconsuming.recipes import gen0_key, setup_recipe, synthetic_generations_for
+
+check_config(config)
+
+RESULTS = f"results/{config['run']}"
+SETUPS = list(config["setups"])
+GENERATIONS = list(range(config["generations"] + 1))
+RECIPES = {s: setup_recipe(config, s) for s in SETUPS}
+SIMULATIONS = ["weighted_mle", "softmax_collapse", "regression_accumulate", "gaussian_refit"]
+WORLD = config["data"]["source"] == "world"
+# The base model's own continuations use plain greedy decoding with the synthesis defaults.
+BASE_RECIPE = setup_recipe({**config, "setups": {"base": {"decoding": "greedy"}}}, "base")
+
+
+wildcard_constraints:
+    setup="|".join(SETUPS),
+    g=r"\d+",
+    key=r"[0-9a-f]{10}",
+    corpus=r"human|base|(" + "|".join(SETUPS) + r")/gen\d+",
+
+
+def logged(name):
+    return f"{RESULTS}/logs/{name}.log"
+
+
+def benchmarked(name):
+    return f"{RESULTS}/benchmarks/{name}.tsv"
+
+
+def uses_gpu():
+    """Whether GPU rules should ask the scheduler for a GPU."""
+    if config["device"] == "cuda":
+        return True
+    return config["device"] == "auto" and shutil.which("nvidia-smi") is not None
+
+
+def gpu_resources():
+    res = dict(config["resources"]["gpu_rules"])
+    res.setdefault("threads", 1)
+    res["gpu"] = config["resources"]["gpus_per_job"] if uses_gpu() else 0
+    return res
+
+
+def cpu_resources():
+    res = dict(config["resources"]["cpu_rules"])
+    res.setdefault("threads", 1)
+    return res
+
+
+GPU = gpu_resources()
+CPU = cpu_resources()
+
+
+# ---- models ---------------------------------------------------------------
+
+def base_model_ref():
+    """The base model: pretrained by the workflow (world-gpt2) or a reference from the config."""
+    if config["model"]["base"] == "world-gpt2":
+        return f"{RESULTS}/models/base"
+    return config["model"]["base"]
+
+
+def base_model_input():
+    return [f"{RESULTS}/models/base"] if config["model"]["base"] == "world-gpt2" else []
+
+
+def shared_gen0_dir(setup):
+    return f"{RESULTS}/models/_shared/gen0-{gen0_key(RECIPES[setup])}"
+
+
+def setups_with_gen0_key(key):
+    return [s for s in SETUPS if gen0_key(RECIPES[s]) == key]
+
+
+def setup_recipe_param(wildcards):
+    return RECIPES[wildcards.setup]
+
+
+def gen0_recipe_param(wildcards):
+    """The recipe behind a shared generation-0 model (any setup with that key has the same)."""
+    return RECIPES[setups_with_gen0_key(wildcards.key)[0]]
+
+
+def shared_gen0_input(wildcards):
+    return shared_gen0_dir(wildcards.setup)
+
+
+def setup_model_input(wildcards):
+    return model_dir(wildcards.setup, wildcards.g)
+
+
+def model_dir(setup, g):
+    return f"{RESULTS}/models/{setup}/gen{int(g)}"
+
+
+def finetune_init_input(wildcards):
+    """The model a generation starts from: the previous generation's, or the base model."""
+    recipe = RECIPES[wildcards.setup]
+    if recipe["finetune"]["init"] == "previous":
+        return model_dir(wildcards.setup, int(wildcards.g) - 1)
+    return base_model_input()
+
+
+def finetune_init_ref(wildcards):
+    recipe = RECIPES[wildcards.setup]
+    if recipe["finetune"]["init"] == "previous":
+        return model_dir(wildcards.setup, int(wildcards.g) - 1)
+    return base_model_ref()
+
+
+def training_synthetic_inputs(wildcards):
+    """The synthetic corpora a setup trains on at generation g (window, accumulate)."""
+    recipe = RECIPES[wildcards.setup]
+    return {
+        f"g{k}": f"{RESULTS}/synthetic/{wildcards.setup}/gen{k}.jsonl"
+        for k in synthetic_generations_for(recipe, int(wildcards.g))
+    }
+
+
+# ---- corpora and scores ----------------------------------------------------
+
+def corpus_jsonl(wildcards):
+    """The article file behind a scored corpus name: human, base or <setup>/gen<g>."""
+    if wildcards.corpus == "human":
+        return f"{RESULTS}/data/human.jsonl"
+    if wildcards.corpus == "base":
+        return f"{RESULTS}/synthetic/base.jsonl"
+    return f"{RESULTS}/synthetic/{wildcards.corpus}.jsonl"
+
+
+def model_corpora():
+    return [f"{s}/gen{g}" for s in SETUPS for g in GENERATIONS]
+
+
+def scored_corpora():
+    return ["human", "base"] + model_corpora()
+
+
+def classifier_model():
+    """The classifier the bias scores use: trained by the workflow, or a ready one."""
+    return config["classifier"]["ready"] or f"{RESULTS}/classifier/chosen"
+
+
+def classifier_input():
+    return [] if config["classifier"]["ready"] else [f"{RESULTS}/classifier/chosen"]
+
+
+def detector_input():
+    return [f"{RESULTS}/quality/detector"] if config["quality"]["detector"] == "train" else []
+
+
+def detector_ref():
+    return f"{RESULTS}/quality/detector" if config["quality"]["detector"] == "train" else config["quality"]["detector"]
+
+
+def perplexity_model_ref():
+    ref = config["quality"]["perplexity_model"]
+    return base_model_ref() if ref == "base" else ref
+
+
+def perplexity_model_input():
+    return base_model_input() if config["quality"]["perplexity_model"] == "base" else []
+
+
+# ---- package code a rule depends on ---------------------------------------
+
+def package_code(*modules):
+    """Source files of package modules a rule imports, so editing them re-runs the rule."""
+    root = Path(workflow.basedir) / "scripts" / "selfconsuming"
+    files = []
+    for m in modules:
+        path = root / m
+        files += sorted(str(p) for p in path.rglob("*.py")) if path.is_dir() else [str(path.with_suffix(".py"))]
+    return files
+
+
+def all_outputs():
+    outs = [
+        f"{RESULTS}/data/report.json",
+        f"{RESULTS}/metrics/summary.csv",
+        f"{RESULTS}/classifier/metrics.csv",
+        f"{RESULTS}/neurons/stats.csv",
+        f"{RESULTS}/neurons/sets.csv",
+        f"{RESULTS}/figures/.done",
+    ]
+    outs += [f"{RESULTS}/theory/{sim}.csv" for sim in SIMULATIONS]
+    if WORLD:
+        outs.append(f"{RESULTS}/world/leaning_mix.csv")
+    return outs
+
+
+def theory_overrides(wildcards):
+    """The config's parameter overrides for one simulation (empty: its defaults)."""
+    return config["theory"].get(wildcards.simulation, {})

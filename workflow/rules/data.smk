@@ -1,0 +1,106 @@
+# The corpora a run starts from and, offline, the base model pretrained on the world.
+
+
+rule prepare_corpus:
+    output:
+        corpus=f"{RESULTS}/data/human.jsonl",
+        report=f"{RESULTS}/data/report.json",
+    input:
+        code=package_code("prepare", "corpora", "world"),
+    params:
+        data=config["data"],
+        seed=config["seed"],
+    log:
+        logged("prepare_corpus"),
+    benchmark:
+        benchmarked("prepare_corpus")
+    threads: 1
+    resources:
+        mem_mb=CPU["mem_mb"],
+        runtime=CPU["runtime"],
+    script:
+        "../../scripts/prepare_corpus.py"
+
+
+rule prepare_classifier_corpus:
+    output:
+        f"{RESULTS}/data/classifier.jsonl",
+    input:
+        code=package_code("prepare", "corpora", "world"),
+    params:
+        data=config["data"],
+        seed=config["seed"],
+    log:
+        logged("prepare_classifier_corpus"),
+    benchmark:
+        benchmarked("prepare_classifier_corpus")
+    threads: 1
+    resources:
+        mem_mb=CPU["mem_mb"],
+        runtime=CPU["runtime"],
+    script:
+        "../../scripts/prepare_classifier_corpus.py"
+
+
+rule prepare_pretrain_corpus:
+    output:
+        f"{RESULTS}/data/pretrain.jsonl",
+    input:
+        code=package_code("prepare", "world"),
+    params:
+        world_gpt2=config["model"]["world_gpt2"],
+        data=config["data"],
+        seed=config["seed"],
+    log:
+        logged("prepare_pretrain_corpus"),
+    benchmark:
+        benchmarked("prepare_pretrain_corpus")
+    threads: 1
+    resources:
+        mem_mb=CPU["mem_mb"],
+        runtime=CPU["runtime"],
+    script:
+        "../../scripts/prepare_pretrain_corpus.py"
+
+
+rule pretrain_base:
+    output:
+        directory(f"{RESULTS}/models/base"),
+    input:
+        corpus=f"{RESULTS}/data/pretrain.jsonl",
+        code=package_code("pretrain", "finetune"),
+    params:
+        world_gpt2=config["model"]["world_gpt2"],
+        seed=config["seed"],
+    log:
+        logged("pretrain_base"),
+    benchmark:
+        benchmarked("pretrain_base")
+    threads: GPU["threads"]
+    resources:
+        mem_mb=GPU["mem_mb"],
+        runtime=GPU["runtime"],
+        gpu=GPU["gpu"],
+    script:
+        "../../scripts/pretrain_base.py"
+
+
+rule world_leaning_mix:
+    output:
+        table=report(f"{RESULTS}/world/leaning_mix.csv", caption="../report/world_leaning_mix.rst", category="World"),
+        figure=report(f"{RESULTS}/figures/world_leaning_mix.png", caption="../report/world_leaning_mix.rst", category="World"),
+    input:
+        pretrain=f"{RESULTS}/data/pretrain.jsonl",
+        human=f"{RESULTS}/data/human.jsonl",
+        base=f"{RESULTS}/synthetic/base.jsonl",
+        code=package_code("world", "summary"),
+    log:
+        logged("world_leaning_mix"),
+    benchmark:
+        benchmarked("world_leaning_mix")
+    threads: 1
+    resources:
+        mem_mb=CPU["mem_mb"],
+        runtime=CPU["runtime"],
+    script:
+        "../../scripts/world_leaning_mix.py"
