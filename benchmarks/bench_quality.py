@@ -20,6 +20,7 @@ import numpy as np  # noqa: E402
 
 from selfconsuming import diversity as dv  # noqa: E402
 from selfconsuming import quality as q  # noqa: E402
+from selfconsuming.text import split_sentences  # noqa: E402
 
 PEOPLE = ["the mayor", "a local teacher", "the union leader", "the senator", "the new coach", "a young farmer",
           "the health minister", "several residents", "the company founder", "a federal judge", "the governor",
@@ -44,7 +45,7 @@ FRAMES = [
 ]
 
 
-def article(rng, n_sentences=28):
+def article(rng, n_sentences=40):
     sentences = []
     for _ in range(n_sentences):
         p, a, t, w = rng.choice(PEOPLE), rng.choice(ACTIONS), rng.choice(THINGS), rng.choice(WHEN)
@@ -97,7 +98,7 @@ def main():
     texts = [article(rng) for _ in range(args.articles)]
     n_tokens = [len(dv.tokenize(t)) for t in texts]
     print(f"corpus: {len(texts)} articles, mean {np.mean(n_tokens):.0f} word tokens, "
-          f"{sum(len(q.split_sentences(t)) for t in texts)} sentences; torch threads {torch.get_num_threads()}")
+          f"{sum(len(split_sentences(t)) for t in texts)} sentences; torch threads {torch.get_num_threads()}")
     results = []
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,7 +139,7 @@ def main():
                 lambda: dv.semantic_diversity([texts[i] for i in order[:p["semantic_sample"]]], encoder), 120, results)
     print(f"  semantic diversity {sem:.4f}")
     nlp = timed("load spaCy pipeline", lambda: dv.load_spacy(p["spacy_model"]), 120, results)
-    sentences = [s for t in texts for s in q.split_sentences(t)]
+    sentences = [s for t in texts for s in split_sentences(t)]
     sample = [sentences[i] for i in dv.sample_indices(len(sentences), p["syntax_sentences"], seed)]
     syn = timed(f"syntactic ({p['syntax_sentences']} sentences)",
                 lambda: dv.syntactic_diversity(sample, nlp, p["syntax_node_label"], p["wl_iterations"]), 300, results)

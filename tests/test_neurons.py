@@ -279,3 +279,40 @@ def test_missing_summary_row_and_column_are_named():
                                   summary[~((summary.setup == "beam") & (summary.generation == 3))])
     with pytest.raises(ValueError, match="no column 'bias_share'"):
         neurons.neuron_statistics(activations, weights, summary, bias_column="bias_share")
+
+
+# ---------------------------------------------------------------- figures
+
+
+def test_plots_write_png_and_pdf(tmp_path):
+    from selfconsuming import neuron_plots
+
+    rng = np.random.default_rng(4)
+    activations, weights, summary = planted_tables(rng)
+    stats = neurons.neuron_statistics(activations, weights, summary)
+    neuron_plots.plot_r_by_layer(stats, tmp_path / "r.png")
+    neuron_plots.plot_pvalues_by_unit(stats, tmp_path / "p.png", alpha=0.05)
+    for name in ("r.png", "r.pdf", "p.png", "p.pdf"):
+        assert (tmp_path / name).stat().st_size > 1000
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "p.pdf").read_bytes()[:4] == b"%PDF"
+    with pytest.raises(ValueError, match="no rows for relations \\['weight_bias'\\]"):
+        neuron_plots.plot_r_by_layer(stats[stats.relation != "weight_bias"], tmp_path / "x.png")
+
+
+def test_checkpoint_weight_summary_equals_the_model_based_one(tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
+
+    from selfconsuming.neurons import checkpoint_weight_summary, mlp_output_weight_summary
+
+    torch.manual_seed(0)
+    models = [
+        GPT2LMHeadModel(GPT2Config(n_layer=2, n_embd=16, n_head=2, vocab_size=50, n_positions=32)),
+        LlamaForCausalLM(LlamaConfig(num_hidden_layers=2, hidden_size=16, intermediate_size=24,
+                                     num_attention_heads=2, num_key_value_heads=2, vocab_size=50)),
+    ]
+    for k, model in enumerate(models):
+        model.save_pretrained(tmp_path / f"m{k}")
+        for summary in ("l2", "max_abs"):
+            np.testing.assert_allclose(checkpoint_weight_summary(tmp_path / f"m{k}", summary),
+                                       mlp_output_weight_summary(model, summary), rtol=1e-6)

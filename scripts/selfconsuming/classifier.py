@@ -7,7 +7,6 @@ saved in a directory that `load_leaning_classifier` reads back; a ready-made hub
 classifier with its own label names can be loaded the same way.
 """
 
-import copy
 import json
 import logging
 import time
@@ -71,9 +70,13 @@ def _stratified_cut(articles, fraction, seed):
     """Split articles into (rest, cut) with `fraction` of each label in cut."""
     from sklearn.model_selection import train_test_split
 
-    rest, cut = train_test_split(
-        list(articles), test_size=fraction, random_state=seed, stratify=[a["label"] for a in articles]
-    )
+    try:
+        rest, cut = train_test_split(
+            list(articles), test_size=fraction, random_state=seed, stratify=[a["label"] for a in articles]
+        )
+    except ValueError as err:
+        counts = {label: sum(a["label"] == label for a in articles) for label in LEANINGS}
+        raise ValueError(f"classifier: too few articles per leaning to split {counts}: {err}") from err
     return rest, cut
 
 
@@ -197,7 +200,7 @@ def train_tfidf(splits, params, seed):
     for c in grid:
         model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed)
         model.fit(features, labels)
-        candidate = SklearnLeaningClassifier(Pipeline([("tfidf", copy.deepcopy(vectorizer)), ("logreg", model)]))
+        candidate = SklearnLeaningClassifier(Pipeline([("tfidf", vectorizer), ("logreg", model)]))
         f1, _ = _macro_f1_and_accuracy(candidate, splits["valid"])
         log.info("tfidf C=%s: validation macro F1 %.4f", c, f1)
         if f1 > best_f1:
@@ -296,7 +299,8 @@ def train_transformer(splits, ref, params, seed, device="cpu"):
     return classifier, {"best_epoch": best_epoch}
 
 
-def train_classifiers(articles, backbones, params, out_dir, seed, chosen=None, device="cpu") -> pd.DataFrame:
+def train_classifiers(articles, backbones, params, out_dir, seed, chosen=None, device="cpu",
+                      fractions=(0.7, 0.15, 0.15)) -> pd.DataFrame:
     """Train each backbone on the same split; save the best by validation macro F1 (or `chosen`).
 
     Returns one row per backbone: backbone, val_macro_f1, test_macro_f1,
@@ -309,7 +313,7 @@ def train_classifiers(articles, backbones, params, out_dir, seed, chosen=None, d
         raise ValueError(f"classifier.chosen: {chosen!r} is not one of classifier.backbones {list(backbones)}")
     params = _params(params)
     device = pick_device(device)
-    splits = split_articles(articles, seed)
+    splits = split_articles(articles, seed, fractions)
     for name in ("train", "valid"):
         missing = [label for label in LEANINGS if not any(a["label"] == label for a in splits[name])]
         if missing:
@@ -366,7 +370,8 @@ def _logit_index_from_map(label_map, config) -> list:
     for key, name in label_map.items():
         leaning = str(name).strip().lower()
         if leaning not in LEANINGS:
-            raise ValueError(f"{source}: {name!r} is not one of {LEANINGS}")
+            raise ValueError(f"{source}: {name!r} is not one of {LEANINGS}; set classifier.label_map, "
+                             "e.g. {{'LABEL_0': 'left', 'LABEL_1': 'center', 'LABEL_2': 'right'}}")
         if isinstance(key, int) or str(key).strip().isdigit():
             logit = int(key)
         elif key in config.label2id:

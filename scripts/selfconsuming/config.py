@@ -96,6 +96,15 @@ def check_config(config: dict) -> None:
     quality = config["quality"]
     _check_model_reference("quality.detector", quality["detector"], special=("train",))
     _check_model_reference("quality.perplexity_model", quality["perplexity_model"], special=("base",))
+    from .theory import SIMULATIONS, resolve_params
+
+    for name, params in config["theory"].items():
+        if name not in SIMULATIONS:
+            raise ConfigError(f"theory.{name}", f"unknown simulation; expected one of {sorted(SIMULATIONS)}")
+        try:
+            resolve_params(name, params or {})
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"theory.{name}", str(err)) from None
     neurons = config["neurons"]
     if neurons["bias_metric"] not in BIAS_METRICS:
         raise ConfigError("neurons.bias_metric", f"{neurons['bias_metric']!r} is not one of {sorted(BIAS_METRICS)}")

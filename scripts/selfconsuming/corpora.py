@@ -97,6 +97,13 @@ def normalise_label(value):
     return None
 
 
+def _split_lines(text: str) -> list[str]:
+    """Lines ending at "\n" only (str.splitlines would also cut at \u2028, \x0c, ... inside articles)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
 def _fix_undecodable(text: str) -> tuple[str, bool]:
     """Replace surrogate-escaped bytes by U+FFFD; say whether there were any."""
     fixed, n = _UNDECODABLE.subn("\ufffd", text)
@@ -131,6 +138,7 @@ def _csv_records(lines, n_fields, record_end):
     then cut at every line that ends like a record (`record_end`) and each piece
     is parsed on its own, so only the broken row is lost, not its neighbours.
     """
+    csv.field_size_limit(max(csv.field_size_limit(), 1 << 27))  # long article bodies are legitimate
     feed = _LineFeed(lines)
     reader = csv.reader(feed)
     while feed.pos < len(lines):
@@ -184,7 +192,7 @@ def read_webis(path, use_original=False):
     text = path.read_bytes().decode("utf-8", errors="surrogateescape")
     if text.startswith("\ufeff"):
         text = text[1:]
-    lines = text.splitlines(keepends=True)
+    lines = _split_lines(text)
     if not lines:
         raise ValueError(f"data.path: {path} is empty (expected the Webis data_public.csv)")
     header = [h.strip().lower() for h in next(csv.reader(lines[:1]))]
@@ -366,7 +374,7 @@ def read_jsonl_corpus(path):
     report = DataReport(source="jsonl", path=str(path))
     articles, seen = [], set()
     raw = path.read_bytes().decode("utf-8", errors="surrogateescape")
-    for line_no, line in enumerate(raw.splitlines(), start=1):
+    for line_no, line in enumerate(_split_lines(raw), start=1):
         if not line.strip():
             continue
         report.rows_read += 1

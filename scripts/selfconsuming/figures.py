@@ -50,18 +50,18 @@ EXTRA_MARKERS = ("X", "*", "h", "<", ">", "p", "d", "8")
 LEANING_LABELS = {"left": "left-leaning", "center": "center", "right": "right-leaning"}
 # Diversity column -> (panel title, y-axis unit). Higher is more diverse for all.
 DIVERSITY_METRICS = {
-    "unique_1": ("Unique 1-grams", "count"),
-    "unique_2": ("Unique 2-grams", "count"),
-    "unique_3": ("Unique 3-grams", "count"),
-    "distinct_1": ("Distinct-1", "unique / total 1-grams"),
-    "distinct_2": ("Distinct-2", "unique / total 2-grams"),
-    "distinct_3": ("Distinct-3", "unique / total 3-grams"),
+    "unique_1": ("Unique-1 (token sample)", "type-token ratio"),
+    "unique_2": ("Unique-2 (token sample)", "type-token ratio"),
+    "unique_3": ("Unique-3 (token sample)", "type-token ratio"),
+    "distinct_1": ("Distinct-1 (articles)", "distinct ratio"),
+    "distinct_2": ("Distinct-2 (articles)", "distinct ratio"),
+    "distinct_3": ("Distinct-3 (articles)", "distinct ratio"),
     "self_bleu_diversity": ("Self-BLEU diversity", "1 - Self-BLEU"),
-    "semantic_diversity": ("Semantic diversity", "embedding distance"),
-    "syntactic_diversity": ("Syntactic diversity", "graph-kernel distance"),
+    "semantic_diversity": ("Semantic diversity", "cosine distance"),
+    "syntactic_diversity": ("Syntactic diversity", "WL-kernel distance"),
 }
 METRIC_LABELS = {
-    "tqi": "Text quality index (0-1, higher = cleaner)",
+    "tqi": "Text quality index (0-3, 3 = clean)",
     "ppl": "Perplexity under the reference LM (lower = more fluent)",
     "oracle_valid": "Sentences the oracle parses (share)",
 }
@@ -388,7 +388,7 @@ def plot_tqi_distributions(scores, out_png, setups=None):
     for ax in axes.flat[len(setups):]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
-        ax.set_ylabel("TQI per article")
+        ax.set_ylabel("TQI per article (0-3)")
     _legend_below(fig, axes, ncol=2)
     return save_figure(fig, out_png)
 
@@ -436,48 +436,72 @@ def _message_figure(out_png, message):
 def plot_oracle_vs_classifier(summary, out_png, setups=None):
     """The world's exact oracle beside the model-based measures.
 
-    Top: share of right-leaning articles by classifier (solid) and oracle (dashed), and
-    the two against each other over all (setup, generation). Bottom: the same for
-    quality, classifier-side TQI against the share of sentences the oracle parses.
+    Top: share of right-leaning articles by the classifier (solid) and the oracle
+    (dashed) per generation, and the two against each other over all (setup,
+    generation) with the y = x line. Bottom: the same for quality, TQI (0-3, left
+    axis, solid) against the share of sentences the oracle parses (0-1, right axis,
+    dashed); the scales differ, so the scatter shows correlation, not agreement.
     """
     if not all(c in summary.columns for c in ORACLE_COLUMNS) or \
             summary[list(ORACLE_COLUMNS)].isna().all().all():
         return _message_figure(out_png, "No oracle on this corpus\n(oracle columns are empty: "
                                "the data are not the built-in news world)")
-    _require_columns(summary, ["share_right", "tqi_mean"], "summary")
+    _require_columns(summary, ["share_right", "tqi_mean", "oracle_valid_mean"], "summary")
     colours = _colours_for(summary)
     setups = _setups_of(summary, setups)
-    pairs = [("share_right", "oracle_share_right", 100, "Right-leaning articles (%)",
-              "classifier", "oracle"),
-             ("tqi", "oracle_valid", 1, "Quality (0-1)", "TQI", "oracle valid share")]
-    fig, axes = _new_figure(2, 2, width=7.2, height=5.6)
     models = summary[summary["kind"] == "model"]
-    for row, (model_metric, oracle_metric, scale, ylabel, mname, oname) in enumerate(pairs):
-        ax_line, ax_scatter = axes[row]
-        mcol = _metric_columns(summary, model_metric)[0]
-        ocol = _metric_columns(summary, oracle_metric)[0]
-        for setup in setups:
-            rows = _model_rows(summary, setup)
-            ax_line.plot(rows["generation"], rows[mcol] * scale, color=colours[setup],
-                         marker=setup_marker(setup), markersize=3, linewidth=1.3, label=setup)
-            ax_line.plot(rows["generation"], rows[ocol] * scale, color=colours[setup],
-                         marker=setup_marker(setup), markersize=3, linewidth=1.0,
-                         linestyle="--", markerfacecolor="white")
-            ax_scatter.scatter(rows[ocol] * scale, rows[mcol] * scale, color=colours[setup],
-                               marker=setup_marker(setup), s=14)
-        ax_line.set_ylabel(ylabel)
-        ax_line.set_title(f"{ylabel.split(' (')[0]}: {mname} (solid), {oname} (dashed)")
-        _integer_generations(ax_line)
-        both = models[[mcol, ocol]].dropna() * scale
-        if len(both):
-            lo, hi = both.min().min(), both.max().max()
-            pad = 0.05 * (hi - lo or 1)
-            ax_scatter.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="#999999",
-                            linewidth=0.8, linestyle=":", zorder=0)
-        r = both[mcol].corr(both[ocol]) if len(both) > 2 else np.nan
-        ax_scatter.set_title(f"{mname} against {oname} (r = {r:.2f})")
-        ax_scatter.set_xlabel(f"{oname} ({'%' if scale == 100 else '0-1'})")
-        ax_scatter.set_ylabel(f"{mname} ({'%' if scale == 100 else '0-1'})")
-    axes[0, 1].plot([], [], color="#999999", linewidth=0.8, linestyle=":", label="y = x")
+    fig, axes = _new_figure(2, 2, width=7.2, height=5.6)
+
+    # Leaning: same quantity, same scale.
+    ax_line, ax_scatter = axes[0]
+    for setup in setups:
+        rows = _model_rows(summary, setup)
+        style = dict(color=colours[setup], marker=setup_marker(setup), markersize=3)
+        ax_line.plot(rows["generation"], rows["share_right"] * 100, linewidth=1.3,
+                     label=setup, **style)
+        ax_line.plot(rows["generation"], rows["oracle_share_right"] * 100, linewidth=1.0,
+                     linestyle="--", markerfacecolor="white", **style)
+        ax_scatter.scatter(rows["oracle_share_right"] * 100, rows["share_right"] * 100,
+                           color=colours[setup], marker=setup_marker(setup), s=14)
+    both = models[["share_right", "oracle_share_right"]].dropna() * 100
+    if len(both):
+        lo, hi = both.min().min(), both.max().max()
+        pad = 0.05 * (hi - lo or 1)
+        ax_scatter.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="#999999",
+                        linewidth=0.8, linestyle=":", zorder=0, label="y = x")
+    ax_line.set_ylabel("Right-leaning articles (%)")
+    ax_line.set_title("Right-leaning share: classifier (solid), oracle (dashed)")
+    _integer_generations(ax_line)
+    ax_scatter.set_xlabel("Oracle: right-leaning articles (%)")
+    ax_scatter.set_ylabel("Classifier: right-leaning (%)")
+    ax_scatter.set_title(f"Classifier against oracle (r = {_pearson(both):.2f})")
+
+    # Quality: different quantities and scales, so two y axes.
+    ax_line, ax_scatter = axes[1]
+    ax_valid = ax_line.twinx()
+    ax_valid.spines["right"].set_visible(True)
+    for setup in setups:
+        rows = _model_rows(summary, setup)
+        style = dict(color=colours[setup], marker=setup_marker(setup), markersize=3)
+        ax_line.plot(rows["generation"], rows["tqi_mean"], linewidth=1.3, **style)
+        ax_valid.plot(rows["generation"], rows["oracle_valid_mean"], linewidth=1.0,
+                      linestyle="--", markerfacecolor="white", **style)
+        ax_scatter.scatter(rows["oracle_valid_mean"], rows["tqi_mean"], color=colours[setup],
+                           marker=setup_marker(setup), s=14)
+    ax_line.set_ylabel("TQI (0-3), solid")
+    ax_valid.set_ylabel("Oracle valid share (0-1), dashed")
+    ax_line.set_title("Quality: TQI (solid), oracle valid share (dashed)")
+    _integer_generations(ax_line)
+    both = models[["tqi_mean", "oracle_valid_mean"]].dropna()
+    ax_scatter.set_xlabel("Oracle: share of sentences that parse (0-1)")
+    ax_scatter.set_ylabel("TQI (0-3)")
+    ax_scatter.set_title(f"TQI against oracle valid share (r = {_pearson(both):.2f})")
     _legend_below(fig, axes, ncol=7)
     return save_figure(fig, out_png)
+
+
+def _pearson(pair):
+    """Pearson r of a two-column frame (NaN when under three points or constant)."""
+    if len(pair) < 3 or (pair.std() == 0).any():
+        return float("nan")
+    return float(pair.iloc[:, 0].corr(pair.iloc[:, 1]))

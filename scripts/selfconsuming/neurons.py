@@ -149,6 +149,20 @@ def _mlp_output_projection(block) -> tuple[torch.Tensor, int]:
     )
 
 
+def summarise_projection(weight: np.ndarray, axis: int, summary: str = "l2") -> np.ndarray:
+    """Reduce an MLP output projection over its intermediate axis to one value per residual unit."""
+    if summary not in WEIGHT_SUMMARIES:
+        raise ValueError(f"unknown weight summary {summary!r}; choose one of {WEIGHT_SUMMARIES}")
+    w = np.asarray(weight, dtype=np.float64)
+    if summary == "l2":
+        return np.sqrt((w * w).sum(axis=axis))
+    if summary == "l1":
+        return np.abs(w).sum(axis=axis)
+    if summary == "mean_abs":
+        return np.abs(w).mean(axis=axis)
+    return np.abs(w).max(axis=axis)
+
+
 def mlp_output_weight_summary(model, summary: str = "l2") -> np.ndarray:
     """One scalar per residual unit from the weights that write into it, shape (n_layers * hidden,).
 
@@ -158,22 +172,41 @@ def mlp_output_weight_summary(model, summary: str = "l2") -> np.ndarray:
     proportional to it. It is blind to sign and to rotations of the intermediate
     space (which fine-tuning may shuffle), and, unlike max_abs, uses every weight.
     """
-    if summary not in WEIGHT_SUMMARIES:
-        raise ValueError(f"unknown weight summary {summary!r}; choose one of {WEIGHT_SUMMARIES}")
     values = []
-    with torch.no_grad():
-        for block in transformer_blocks(model):
-            weight, axis = _mlp_output_projection(block)
-            w = weight.detach().double().cpu()
-            if summary == "l2":
-                values.append(torch.linalg.vector_norm(w, ord=2, dim=axis))
-            elif summary == "l1":
-                values.append(w.abs().sum(dim=axis))
-            elif summary == "mean_abs":
-                values.append(w.abs().mean(dim=axis))
-            else:
-                values.append(w.abs().amax(dim=axis))
-    return torch.cat(values).numpy()
+    for block in transformer_blocks(model):
+        weight, axis = _mlp_output_projection(block)
+        values.append(summarise_projection(weight.detach().float().cpu().numpy(), axis, summary))
+    return np.concatenate(values)
+
+
+# GPT-2 Conv1D c_proj: (intermediate, hidden) -> reduce axis 0; Llama Linear down_proj:
+# (hidden, intermediate) -> reduce axis 1. Same layouts on disk as in memory.
+_CHECKPOINT_PROJECTIONS = (
+    (re.compile(r"^(?:transformer\.)?h\.(\d+)\.mlp\.c_proj\.weight$"), 0),
+    (re.compile(r"^(?:model\.)?layers\.(\d+)\.mlp\.down_proj\.weight$"), 1),
+)
+
+
+def checkpoint_weight_summary(model_dir, summary: str = "l2") -> np.ndarray:
+    """mlp_output_weight_summary straight from a saved model's safetensors, without building the model.
+
+    Reading the tensors needs neither transformers nor the model class, which makes
+    the per-model weight job cheap.
+    """
+    from pathlib import Path
+
+    from safetensors.numpy import load_file
+
+    found: dict[int, np.ndarray] = {}
+    for path in sorted(Path(model_dir).glob("*.safetensors")):
+        for name, tensor in load_file(str(path)).items():
+            for pattern, axis in _CHECKPOINT_PROJECTIONS:
+                m = pattern.match(name)
+                if m:
+                    found[int(m.group(1))] = summarise_projection(tensor, axis, summary)
+    if not found:
+        raise ValueError(f"no MLP output projections (c_proj / down_proj) in the safetensors of {model_dir}")
+    return np.concatenate([found[i] for i in sorted(found)])
 
 
 def prompt_token_ids(tokenizer, texts: list[str], max_tokens: int = 64) -> list[list[int]]:

@@ -324,9 +324,11 @@ def partially_synthetic_sigma(s0, n_real, n_synth, m):
     alpha = n/(N+n), beta = alpha((1+1/N) alpha - 1/N) = alpha^2 (1 - 1/n). Then
       S_m = (1/N)[1 + 2 alpha - (1-1/N) alpha beta^(m-1)] / D
             + (1-1/N) S0 [1 + alpha + alpha beta^(m-1) / N] / D,   D = 1 + (1+1/N) alpha.
-    This is the formula of Seddik et al. with S_{k+1} <-> beta^k, except that the sign in
-    front of alpha beta^k / N is '+': only then does S_1 equal E||p^(1)||^2 =
-    1/N + (1-1/N) S0 (and the simulation agrees; tests/test_theory.py checks it).
+    This is the formula quoted from Seddik et al. with S_{k+1} <-> beta^k, except that the
+    sign in front of alpha beta^k / N is '+': only then does S_1 equal E||p^(1)||^2 =
+    1/N + (1-1/N) S0, and only then does the simulation agree (tests/test_theory.py).
+    Derivation: with q = p^(1), E<p^(m), q> = ||q||^2 for all m, so
+    A_(m+1) = (1 - alpha^2)||q||^2 + alpha^2/n + beta A_m given q.
     """
     m = np.asarray(m, dtype=float)
     inv_n = 1 / n_real
@@ -342,7 +344,8 @@ def collapse_time_bounds(s0, support, n):
     """Bounds on E[T], fully synthetic, T = first generation m >= 1 that is a point mass.
 
     1 + (1-S0)/(1-1/s~) (n-1) <= E[T] <= 1 + (1-S0) n (n-1), s~ = support size of p.
-    The lower bound follows from E[1 - sigma_m] <= (1 - 1/s~) P(T > m) summed over m.
+    The lower bound follows from E[1 - sigma_m] <= (1 - 1/s~) P(T > m) summed over m; the
+    upper from 1 - sigma_m >= 2(n-1)/n^2 before collapse (which even gives (1-S0) n^2/2).
     """
     lower = 1 + (1 - s0) / (1 - 1 / support) * (n - 1)
     upper = 1 + (1 - s0) * n * (n - 1)

@@ -46,14 +46,15 @@ LABELS = {
 }
 
 
-def style_legend_handles():
+def style_legend_handles(closed_label="closed form", spread=True):
     """Legend entries that explain the shared visual grammar (not tied to one colour)."""
-    return [
+    handles = [
         Line2D([], [], color="0.2", marker="o", markersize=3, label="simulated mean"),
         Patch(color="0.2", alpha=0.35, label="95% CI of the mean"),
         Patch(color="0.2", alpha=0.12, label="middle 95% of runs"),
-        Line2D([], [], color="0.2", linestyle="--", label="closed form"),
+        Line2D([], [], color="0.2", linestyle="--", label=closed_label),
     ]
+    return handles if spread else handles[:2] + handles[3:]
 
 
 def draw_curve(ax, rows, color, label=None, transform=None, spread=True):
@@ -115,14 +116,15 @@ def plot_weighted_mle(df, out_png):
                 Line2D([], [], color="0.4", linestyle="-.", label=f"pretrained mean {pre_mean:.3f}")]
         ax_mean.set_xlabel("generation (0 = fit to real data)")
         ax_mean.set_ylabel("mean of fitted Beta, a/(a+b)")
-        ax_mean.set_title("(a) bias: the fitted mean drifts to the pretrained mean")
+        ax_mean.set_title("(a) the fitted mean drifts to the pretrained mean")
         ax_mean.set_ylim(min(0.45, ax_mean.get_ylim()[0]), max(0.65, ax_mean.get_ylim()[1]))
         _method_legend(ax_mean, methods, "center right", refs)
         ax_sd.set_yscale("log")
         ax_sd.set_xlabel("generation (0 = fit to real data)")
         ax_sd.set_ylabel("sd of fitted Beta (log scale)")
         ax_sd.set_title("(b) spread of the fitted density")
-        ax_sd.legend(handles=style_legend_handles(), loc="lower left", framealpha=0.9)
+        ax_sd.legend(handles=style_legend_handles(r"closed form ($N \to \infty$)"), loc="lower left",
+                     framealpha=0.9)
         return save_figure(fig, out_png)
 
 
@@ -152,20 +154,31 @@ def plot_softmax_collapse(df, out_png):
             ax_time.errorbar(i, row.mean, yerr=[[row.mean - row.lo], [row.hi - row.mean]], color=color,
                              marker="o", markersize=4, capsize=3)
             if np.isfinite(row.bound_lo):
-                for bound, text in ((row.bound_lo, "lower bound"), (row.bound_hi, "upper bound")):
+                for bound, text, va in ((row.bound_lo, "lower bound", "top"), (row.bound_hi, "upper bound", "bottom")):
                     ax_time.hlines(bound, i - 0.3, i + 0.3, color=color, linestyle="--", linewidth=1.2)
-                    ax_time.annotate(f"{text} {bound:.0f}", (i + 0.32, bound), va="center", fontsize=7)
-            ax_time.annotate(f"mean {row.mean:.0f}", (i - 0.08, row.mean), ha="right", va="center",
+                    ax_time.annotate(f"{text} {bound:.0f}", (i, bound), ha="center", va=va, fontsize=7,
+                                     xytext=(0, 2 if va == "bottom" else -2), textcoords="offset points")
+            ax_time.annotate(f"mean {row.mean:.0f}", (i + 0.08, row.mean), ha="left", va="center",
                              fontsize=7)
         ax_time.set_xticks(range(len(times)), [LABELS[m] for m in times["method"]])
         ax_time.set_xlim(-0.7, len(times) - 0.1)
         ax_time.set_yscale("log")
+        low = np.nanmin([times["q_lo"].min(), times["bound_lo"].min()])
+        high = np.nanmax([times["q_hi"].max(), times["bound_hi"].max()])
+        ax_time.set_ylim(low / 5, high * 60)  # room for the legend above and the note below
         ax_time.set_ylabel("total-collapse time T (generations, log)")
-        ax_time.set_title("(c) collapse time: mean, 95% of runs, bounds on E[T]")
+        ax_time.set_title("(c) total-collapse time T")
+        ax_time.legend(handles=[
+            Line2D([], [], color="0.2", marker="o", markersize=4, label="mean ± 95% CI"),
+            Patch(color="0.2", alpha=0.4, label="middle 95% of runs"),
+            Line2D([], [], color="0.2", linestyle="--", label="closed-form bounds on E[T]")],
+            loc="upper right", framealpha=0.9)
         censored = df[(df["quantity"] == "collapse_time") & (df["n_collapsed"] == 0)]
         if len(censored):
-            names = ", ".join(LABELS[m] for m in censored["method"])
-            ax_time.text(0.02, 0.02, f"never collapsed: {names}", transform=ax_time.transAxes, fontsize=7)
+            lines = [f"{LABELS[r.method]}: none of {int(r.n_replicates)} runs by gen. {int(r.max_generation)}"
+                     for r in censored.itertuples()]
+            ax_time.text(0.98, 0.02, "never collapsed:\n" + "\n".join(lines), transform=ax_time.transAxes,
+                         fontsize=7, ha="right", va="bottom")
 
         onto = _select(df, "collapse_onto").sort_values("closed_form")
         top = max(onto["closed_form"].max(), onto["hi"].max()) * 1.1
@@ -177,7 +190,7 @@ def plot_softmax_collapse(df, out_png):
         ax_onto.set_xlim(0, top)
         ax_onto.set_ylim(0, top)
         ax_onto.set_xlabel(r"true token probability $p_i$")
-        ax_onto.set_ylabel(r"share of runs collapsed onto token $i$")
+        ax_onto.set_ylabel(r"share of runs ending on token $i$")
         ax_onto.set_title("(d) where fully synthetic runs collapse")
         ax_onto.legend(loc="upper left", framealpha=0.9)
         return save_figure(fig, out_png)
@@ -206,7 +219,8 @@ def plot_gaussian_refit(df, out_png):
     with plt.rc_context(STYLE):
         fig, (ax_var, ax_mean) = plt.subplots(1, 2, figsize=(7.0, 2.9), constrained_layout=True)
         draw_curve(ax_var, _select(df, "variance"), COLORS["refit"])
-        draw_curve(ax_var, _select(df, "log_variance"), COLORS["geometric"], transform=np.exp)
+        # quantiles of log-variance map onto those of the variance: draw the run band once
+        draw_curve(ax_var, _select(df, "log_variance"), COLORS["geometric"], transform=np.exp, spread=False)
         ax_var.set_yscale("log")
         ax_var.set_xlabel("generation n (number of fits; 1 = fit to real data)")
         ax_var.set_ylabel(r"fitted variance $\hat\sigma^2_n$ (data units², log)")
@@ -220,8 +234,7 @@ def plot_gaussian_refit(df, out_png):
         ax_mean.set_xlabel("generation n (number of fits; 1 = fit to real data)")
         ax_mean.set_ylabel(r"$E(\hat\mu_n - \mu)^2$ (data units²)")
         ax_mean.set_title("(b) the fitted mean random-walks away")
-        ax_mean.legend(handles=style_legend_handles()[:2] + style_legend_handles()[3:],
-                       loc="upper left", framealpha=0.9)
+        ax_mean.legend(handles=style_legend_handles(spread=False), loc="upper left", framealpha=0.9)
         return save_figure(fig, out_png)
 
 

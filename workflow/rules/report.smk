@@ -35,6 +35,8 @@ rule figures:
         synthetic=[f"{RESULTS}/synthetic/{c}.jsonl" for c in model_corpora()],
         code=package_code("figures", "tables"),
     params:
+        figure_names=list(FIGURES),
+        table_names=TABLES,
         corpora=model_corpora(),
         decoding=[s for s in SETUPS if s in ("deterministic", "beam", "nucleus")] or SETUPS,
         mitigation=[s for s in SETUPS if s not in ("beam", "nucleus")],

@@ -6,7 +6,6 @@ table: P(template | topic, leaning) for frames, P(phrase | topic, leaning) for f
 """
 
 import functools
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,12 +13,11 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from selfconsuming import LEANINGS
 
 DATA_DIR = Path(__file__).parent / "data"
 SLOT = re.compile(r"\{(\^?)([a-z][a-z0-9_]*)\}")
 WEIGHT_PREFIX = re.compile(r"^\s*([0-9.]+)\s+([0-9.]+)\s+([0-9.]+)\s*\|\s*")
-SENTENCE_CLASSES = ("lead", "body")  # titles are a third class, not scored as sentences
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser is ~10x faster
 CLASS_OF_KIND = {"title": "title", "lead": "lead"}  # every other kind is a body kind
 
 
@@ -147,8 +145,8 @@ def _normalise_within_groups(templates: list[Template], share_of: dict) -> None:
 def load_grammar(data_dir: str | None = None) -> Grammar:
     """Read and validate the world from YAML; cached, as it is shared and immutable."""
     data_dir = Path(data_dir) if data_dir else DATA_DIR
-    common = yaml.safe_load((data_dir / "common.yaml").read_text())
-    topic_specs = yaml.safe_load((data_dir / "topics.yaml").read_text())
+    common = yaml.load((data_dir / "common.yaml").read_text(), Loader=YAML_LOADER)
+    topic_specs = yaml.load((data_dir / "topics.yaml").read_text(), Loader=YAML_LOADER)
     topics = tuple(topic_specs)
     T = len(topics)
     lw = common["loaded_weights"]
@@ -250,7 +248,7 @@ def validate(grammar: Grammar) -> None:
                                      f"{grammar.topics[ti]!r}: {tpl.text!r}")
     for b in grammar.banks.values():
         for p in b.phrases:
-            if not p.isascii() or re.search(r"[.!?]\s|[.!?]$|\s\s|^\s|\s$", p):
+            if not p or not p.isascii() or re.search(r"[.!?]\s|[.!?]$|\s\s|^\s|\s$", p):
                 raise ValueError(f"bank {b.name!r}: bad phrase {p!r}")
     for klass in ("title", "lead", "body"):
         total = sum(t.probs for t in grammar.by_class[klass])
@@ -286,7 +284,3 @@ def first_words(tpl: Template, banks: dict[str, Bank], limit: int = 100_000) -> 
         if not open_:
             break
     return done | open_
-
-
-def log(x: float) -> float:
-    return math.log(x) if x > 0 else -math.inf

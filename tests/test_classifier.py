@@ -1,0 +1,169 @@
+"""The leaning classifier end to end on tiny data: TF-IDF and a tiny random BERT."""
+
+import json
+import os
+import random
+from collections import Counter
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import numpy as np
+import pytest
+import torch
+
+from selfconsuming import LEANINGS
+from selfconsuming.classifier import (
+    article_text,
+    load_leaning_classifier,
+    score_leaning,
+    split_articles,
+    train_classifiers,
+)
+
+torch.set_num_threads(1)
+
+WORDS = {
+    "left": "workers union equity climate justice healthcare wages progressive".split(),
+    "center": "officials report data committee schedule analysts survey percent".split(),
+    "right": "taxes border liberty freedom enterprise faith security deregulation".split(),
+}
+SHARED = "the a said on in and of new week state city people".split()
+
+
+def synthetic_articles(per_label=40, seed=0):
+    """Articles whose leaning shows in their vocabulary, with shared filler words."""
+    rng = random.Random(seed)
+    articles = []
+    for label in LEANINGS:
+        for i in range(per_label):
+            words = rng.choices(WORDS[label], k=6) + rng.choices(SHARED, k=10)
+            rng.shuffle(words)
+            articles.append({"id": f"{label}-{i}", "title": f"{label} story {i}", "text": " ".join(words), "label": label})
+    return articles
+
+
+@pytest.fixture
+def tiny_bert(tmp_path):
+    """A randomly initialised 2-layer BERT with a word-level vocab, saved like a hub model."""
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(
+        {w for ws in WORDS.values() for w in ws} | set(SHARED) | {"left", "center", "right", "story"}
+    ) + [str(i) for i in range(10)]
+    folder = tmp_path / "tiny-bert"
+    folder.mkdir()
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
+    tokenizer.save_pretrained(folder)
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=64)
+    BertModel(config).save_pretrained(folder)
+    return folder
+
+
+def test_article_text_joins_title_and_body():
+    assert article_text({"title": "T", "text": "Body."}) == "T\n\nBody."
+    assert article_text({"title": "", "text": "Body."}) == "Body."
+    assert article_text("already text") == "already text"
+
+
+def test_split_is_stratified_and_seeded():
+    articles = synthetic_articles(per_label=20)
+    splits = split_articles(articles, seed=1)
+    assert [len(splits[s]) for s in ("train", "valid", "test")] == [42, 9, 9]
+    for part in splits.values():
+        assert Counter(a["label"] for a in part) == {label: len(part) // 3 for label in LEANINGS}
+    ids = [a["id"] for s in ("train", "valid", "test") for a in splits[s]]
+    assert sorted(ids) == sorted(a["id"] for a in articles)
+    assert splits == split_articles(articles, seed=1)
+
+
+def test_split_uses_corpus_split_and_carves_test_from_valid():
+    articles = synthetic_articles(per_label=10)
+    for i, a in enumerate(articles):
+        a["split"] = "train" if i % 10 < 6 else "valid"
+    splits = split_articles(articles, seed=0)
+    assert len(splits["train"]) == 18
+    assert len(splits["valid"]) + len(splits["test"]) == 12 and len(splits["test"]) == 6
+    assert {a["split"] for a in splits["test"]} == {"valid"}
+
+
+def test_tfidf_end_to_end(tmp_path):
+    articles = synthetic_articles()
+    table = train_classifiers(articles, ["tfidf"], {"tfidf_C": [1.0, 10.0]}, tmp_path / "clf", seed=0)
+    row = table.iloc[0]
+    assert list(table.columns[:9]) == ["backbone", "val_macro_f1", "test_macro_f1", "val_accuracy", "test_accuracy",
+                                       "n_train", "n_val", "n_test", "chosen"]
+    assert row["chosen"] and row["n_train"] + row["n_val"] + row["n_test"] == len(articles)
+    assert row["val_macro_f1"] > 0.8 and row["test_macro_f1"] > 0.8
+    info = json.loads((tmp_path / "clf" / "classifier.json").read_text())
+    assert info["kind"] == "sklearn" and info["labels"] == list(LEANINGS)
+
+    classifier = load_leaning_classifier(tmp_path / "clf")
+    scores = score_leaning(articles, classifier)
+    assert list(scores.columns) == ["id", "p_left", "p_center", "p_right", "label"]
+    assert np.allclose(scores[["p_left", "p_center", "p_right"]].sum(axis=1), 1)
+    assert (scores["label"] == [a["label"] for a in articles]).mean() > 0.9
+    texts = score_leaning(["workers union equity climate", "taxes border liberty freedom"], classifier)
+    assert list(texts["label"]) == ["left", "right"] and "id" not in texts.columns
+
+
+def test_tiny_bert_fine_tune_saves_loads_and_predicts(tmp_path, tiny_bert):
+    articles = synthetic_articles(per_label=12)
+    params = {"epochs": 1, "max_length": 32, "batch_size": 8, "learning_rate": 1e-3}
+    out = tmp_path / "clf"
+    table = train_classifiers(articles, [str(tiny_bert), "tfidf"], params, out, seed=0, chosen=str(tiny_bert))
+    assert list(table["chosen"]) == [True, False]
+    assert json.loads(table.iloc[0]["detail"]) == {"best_epoch": 1}
+    info = json.loads((out / "classifier.json").read_text())
+    assert info["kind"] == "transformers" and info["max_length"] == 32
+    assert (out / "model" / "config.json").is_file() and (out / "model" / "tokenizer_config.json").is_file()
+
+    classifier = load_leaning_classifier(out)
+    probs = classifier.predict_proba([article_text(a) for a in articles[:5]] + ["", "unseen zebra words"])
+    assert probs.shape == (7, 3) and np.allclose(probs.sum(axis=1), 1) and (probs >= 0).all()
+    # batching and length sorting do not change the answer
+    assert np.allclose(probs, classifier.predict_proba([article_text(a) for a in articles[:5]] + ["", "unseen zebra words"], batch_size=2), atol=1e-5)
+
+
+def test_ready_classifier_with_label_map(tmp_path, tiny_bert):
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    config = BertConfig.from_pretrained(tiny_bert, num_labels=3)  # id2label LABEL_0..2
+    torch.manual_seed(1)
+    model = BertForSequenceClassification(config).eval()
+    folder = tmp_path / "ready"
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(folder)
+
+    texts = ["workers union", "taxes border liberty", "report data"]
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    with torch.no_grad():
+        raw = torch.softmax(model(**tokenizer(texts, padding=True, return_tensors="pt")).logits, -1).numpy()
+
+    by_name = load_leaning_classifier(folder, label_map={"LABEL_0": "right", "LABEL_1": "left", "LABEL_2": "center"})
+    assert np.allclose(by_name.predict_proba(texts), raw[:, [1, 2, 0]], atol=1e-5)
+    by_index = load_leaning_classifier(folder, label_map={0: "right", "1": "Left", 2: "center"})
+    assert np.allclose(by_index.predict_proba(texts), raw[:, [1, 2, 0]], atol=1e-5)
+
+    with pytest.raises(ValueError, match="label_map"):
+        load_leaning_classifier(folder)  # LABEL_0.. say nothing about leanings
+    with pytest.raises(ValueError, match=r"\['center'\]"):
+        load_leaning_classifier(folder, label_map={0: "left", 1: "right"})
+
+    model.config.id2label = {0: "Right", 1: "LEFT", 2: "center"}
+    model.config.label2id = {v: k for k, v in model.config.id2label.items()}
+    model.save_pretrained(folder)
+    from_config = load_leaning_classifier(folder)
+    assert np.allclose(from_config.predict_proba(texts), raw[:, [1, 2, 0]], atol=1e-5)
+
+
+def test_bad_arguments_name_the_key(tmp_path):
+    articles = synthetic_articles(per_label=10)
+    with pytest.raises(ValueError, match="classifier.chosen"):
+        train_classifiers(articles, ["tfidf"], {}, tmp_path / "c", seed=0, chosen="minilm")
+    with pytest.raises(ValueError, match="classifier.params"):
+        train_classifiers(articles, ["tfidf"], {"learning_rat": 1}, tmp_path / "c", seed=0)
+    with pytest.raises(ValueError, match="classifier.backbones"):
+        train_classifiers(articles, [], {}, tmp_path / "c", seed=0)

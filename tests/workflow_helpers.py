@@ -1,0 +1,84 @@
+"""Running the workflow from tests: a tiny config on a tiny randomly initialised GPT-2."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def build_tiny_world_gpt2(out_dir) -> str:
+    """A 2-layer GPT-2 with a BPE tokenizer learned from world text, randomly initialised."""
+    from selfconsuming.finetune import article_training_text
+    from selfconsuming.pretrain import build_gpt2, save_model, train_bpe_tokenizer
+    from selfconsuming.world import generate_articles
+
+    texts = [article_training_text(a) for a in generate_articles({"left": 20, "center": 20, "right": 20}, seed=7)]
+    tok = train_bpe_tokenizer(texts, vocab_size=400)
+    save_model(build_gpt2(tok, n_layer=2, n_embd=32, n_head=2, n_positions=256, seed=0), tok, out_dir)
+    return str(out_dir)
+
+
+def tiny_config(base_model: str, run: str = "tiny") -> dict:
+    return {
+        "run": run,
+        "generations": 1,
+        "device": "cpu",
+        "seed": 3,
+        "model": {"base": base_model},
+        "data": {"source": "world", "per_label": 3, "classifier_per_label": 20},
+        "setups": {
+            "deterministic": {"decoding": "greedy"},
+            "beam": {"decoding": "beam", "num_beams": 2},
+            "nucleus": {"decoding": "nucleus", "top_p": 0.9},
+            "overfit": {"decoding": "greedy", "epochs": 2, "weight_decay": 0.0},
+            "preserve": {"decoding": "greedy", "preserve_fraction": 0.34},
+            "accumulate": {"decoding": "greedy", "accumulate": True},
+        },
+        "finetune": {"epochs": 1, "lr": 1.0e-3, "batch_size": 4, "max_length": 256},
+        "synthesis": {"block_tokens": 32, "new_tokens": 8, "batch_size": 16},
+        "classifier": {"backbones": ["tfidf"]},
+        "quality": {"detector_sentences": 400,
+                    "diversity": {"sample_tokens": 200, "selfbleu_sample": 4, "semantic_sample": 4,
+                                  "syntactic_sample": 10}},
+        "neurons": {"max_prompts": 8, "batch_size": 8},
+        "theory": {
+            "weighted_mle": {"replicates": 2, "sample_size": 300, "generations": 2, "pretrain_size": 1000},
+            "softmax_collapse": {"replicates": 20, "generations": 5, "max_generations": 50},
+            "regression_accumulate": {"replicates": 20, "iterations": 3},
+            "gaussian_refit": {"replicates": 50, "generations": 3},
+        },
+    }
+
+
+def write_config(config: dict, path) -> str:
+    Path(path).write_text(yaml.safe_dump(config))
+    return str(path)
+
+
+def run_snakemake(workdir, configfile, *args, check=True, timeout=1800) -> subprocess.CompletedProcess:
+    cmd = SNAKEMAKE + ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+                       "--configfile", str(configfile), "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout[-5000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+def planned_jobs(dry_run_output: str) -> list[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run lists."""
+    jobs, rule = [], None
+    for line in dry_run_output.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):", line.strip())
+        if m:
+            rule = m.group(1)
+            jobs.append((rule, ""))
+            continue
+        m = re.match(r"^wildcards: (.*)$", line.strip())
+        if m and jobs:
+            jobs[-1] = (jobs[-1][0], m.group(1))
+    return jobs
