@@ -1,15 +1,23 @@
 # Bias amplification and model collapse in self-consuming language models.
 # See README.md for how to run it and ../shared/DESIGN.md for the design.
 
-from snakemake.utils import min_version, validate
+import sys
+from pathlib import Path
+
+from snakemake.utils import min_version
 
 min_version("9.0")
+sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
+
+from selfconsuming.config import validated_config
 
 
 configfile: "config/config.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml", set_default=True)
+# Schema (workflow/schemas/config.schema.yaml, defaults filled in) plus cross-field
+# checks: a bad config fails here, naming the key, before any job is planned.
+config.update(validated_config(config))
 
 
 include: "workflow/rules/common.smk"

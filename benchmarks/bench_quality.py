@@ -140,8 +140,8 @@ def main():
     print(f"  semantic diversity {sem:.4f}")
     nlp = timed("load spaCy pipeline", lambda: dv.load_spacy(p["spacy_model"]), 120, results)
     sentences = [s for t in texts for s in split_sentences(t)]
-    sample = [sentences[i] for i in dv.sample_indices(len(sentences), p["syntax_sentences"], seed)]
-    syn = timed(f"syntactic ({p['syntax_sentences']} sentences)",
+    sample = [sentences[i] for i in dv.sample_indices(len(sentences), p["syntactic_sample"], seed)]
+    syn = timed(f"syntactic ({p['syntactic_sample']} sentences)",
                 lambda: dv.syntactic_diversity(sample, nlp, p["syntax_node_label"], p["wl_iterations"]), 300, results)
     print(f"  syntactic diversity {syn:.4f}")
     everything = timed("diversity_metrics (all, loaded)",

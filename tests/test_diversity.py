@@ -93,7 +93,7 @@ def test_wl_distance_zero_for_same_structure_positive_otherwise(nlp):
 
 def test_repeated_corpus_less_diverse_on_every_metric(encoder, nlp):
     params = {"sample_tokens": 200, "distinct_sample": 8, "selfbleu_sample": 8,
-              "semantic_sample": 8, "syntax_sentences": 30}
+              "semantic_sample": 8, "syntactic_sample": 30}
     repeated = [" ".join([REPEATED] * 6)] * 12
     low = dv.diversity_metrics(repeated, seed=0, params=params, encoder=encoder, nlp=nlp)
     high = dv.diversity_metrics(varied_corpus(), seed=0, params=params, encoder=encoder, nlp=nlp)
@@ -110,7 +110,7 @@ def test_repeated_corpus_less_diverse_on_every_metric(encoder, nlp):
 
 def test_small_corpus_is_flagged_and_uses_everything(encoder, nlp):
     texts = varied_corpus(n_articles=3, per_article=2)
-    out = dv.diversity_metrics(texts, seed=0, params={"sample_tokens": 10_000, "syntax_sentences": 50},
+    out = dv.diversity_metrics(texts, seed=0, params={"sample_tokens": 10_000, "syntactic_sample": 50},
                                encoder=encoder, nlp=nlp)
     assert out["undersampled"]
     assert "3 of 100 articles" in out["sample_note"] and "6 of 50 sentences" in out["sample_note"]
@@ -120,7 +120,7 @@ def test_small_corpus_is_flagged_and_uses_everything(encoder, nlp):
 
 def test_same_seed_same_result_and_bad_params(encoder, nlp):
     params = {"sample_tokens": 100, "distinct_sample": 5, "selfbleu_sample": 5,
-              "semantic_sample": 5, "syntax_sentences": 10}
+              "semantic_sample": 5, "syntactic_sample": 10}
     texts = varied_corpus()
     a = dv.diversity_metrics(texts, 3, params, encoder=encoder, nlp=nlp)
     b = dv.diversity_metrics(texts, 3, params, encoder=encoder, nlp=nlp)

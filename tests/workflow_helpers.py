@@ -82,3 +82,8 @@ def planned_jobs(dry_run_output: str) -> list[tuple[str, str]]:
         if m and jobs:
             jobs[-1] = (jobs[-1][0], m.group(1))
     return jobs
+
+
+def dry_run_jobs(workdir, configfile) -> list[tuple[str, str]]:
+    proc = run_snakemake(workdir, configfile, "-n")
+    return planned_jobs(proc.stdout + "\n" + proc.stderr)

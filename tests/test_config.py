@@ -1,0 +1,85 @@
+"""A bad config fails before any job starts, with a message naming the key."""
+
+import copy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from selfconsuming.config import ConfigError, validated_config
+from workflow_helpers import REPO
+
+DEFAULT = yaml.safe_load(open(REPO / "config/config.yaml"))
+
+
+def edited(edit):
+    config = copy.deepcopy(DEFAULT)
+    edit(config)
+    return config
+
+
+def test_shipped_configs_are_valid():
+    config = validated_config(DEFAULT)
+    assert config["finetune"]["max_length"] == 512
+    paper = yaml.safe_load(open(REPO / "config/paper.yaml"))
+    paper["data"]["path"] = str(REPO / "tests/fixtures/webis_data_public.csv")  # the corpus is not shipped
+    assert validated_config(paper)["data"]["per_label"] == 506
+
+
+def test_defaults_are_filled_in():
+    config = validated_config({"setups": {"only": {"decoding": "greedy"}}})
+    assert config["generations"] == 10 and config["synthesis"]["block_tokens"] == 64
+    assert config["model"]["base"] == "world-gpt2"
+
+
+BAD = {
+    "wrong type": (lambda c: c.update(generations="ten"), "generations"),
+    "negative generations": (lambda c: c.update(generations=-1), "generations"),
+    "top_p outside (0,1]": (lambda c: c["setups"]["nucleus"].update(top_p=1.5), "setups.nucleus.top_p"),
+    "top_p zero": (lambda c: c["setups"]["nucleus"].update(top_p=0), "setups.nucleus.top_p"),
+    "num_beams < 1": (lambda c: c["setups"]["beam"].update(num_beams=0), "setups.beam.num_beams"),
+    "preserve_fraction > 1": (lambda c: c["setups"]["preserve"].update(preserve_fraction=1.2),
+                              "setups.preserve.preserve_fraction"),
+    "unknown decoding": (lambda c: c["setups"]["beam"].update(decoding="topk"), "setups.beam.decoding"),
+    "unknown setup field": (lambda c: c["setups"]["beam"].update(beams=3), "setups.beam"),
+    "unknown data source": (lambda c: c["data"].update(source="reddit"), "data.source"),
+    "missing data path": (lambda c: c["data"].update(source="webis", path="/nonexistent/data_public.csv"),
+                          "data.path"),
+    "unknown model reference form": (lambda c: c["model"].update(base="gguf:no-such-package"), "model.base"),
+    "duplicate setup names": (lambda c: c["setups"].update({"Beam": {"decoding": "greedy"}}), "setups.Beam"),
+    "resources not numbers": (lambda c: c.update(resources={"gpu_rules": {"mem_mb": "lots"}}),
+                              "resources.gpu_rules.mem_mb"),
+    "unknown top-level key": (lambda c: c.update(generation=3), "<config>"),
+    "leaning mix not summing to 1": (lambda c: c["model"]["world_gpt2"].update(leaning_mix={"left": 0.5, "right": 0.6}),
+                                     "model.world_gpt2.leaning_mix"),
+    "unknown topic": (lambda c: c["data"].update(topics=["immigration", "sports"]), "data.topics"),
+    "unknown leaning in starting filter": (lambda c: c["setups"]["beam"].update(start_labels=["far-left"]),
+                                           "setups.beam.start_labels.0"),
+    "num_beams on greedy": (lambda c: c["setups"]["deterministic"].update(num_beams=4),
+                            "setups.deterministic.num_beams"),
+    "unknown simulation parameter": (lambda c: c.update(theory={"weighted_mle": {"replicate": 3}}),
+                                     "theory.weighted_mle"),
+    "unknown bias metric": (lambda c: c["neurons"].update(bias_metric="share_far_right"), "neurons.bias_metric"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_config_names_the_key(case):
+    edit, key = BAD[case]
+    with pytest.raises(ConfigError) as err:
+        validated_config(edited(edit))
+    assert err.value.key == key, str(err.value)
+    assert key in str(err.value)
+
+
+def test_bad_config_stops_snakemake_before_any_job(tmp_path):
+    config = edited(lambda c: c["setups"]["nucleus"].update(top_p=1.5))
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                           str(tmp_path), "--configfile", str(path), "--cores", "1"],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert proc.returncode != 0
+    assert "setups.nucleus.top_p" in proc.stdout + proc.stderr
+    assert not (tmp_path / "results").exists()

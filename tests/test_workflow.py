@@ -1,0 +1,118 @@
+"""The whole DAG on a tiny configuration, and what Snakemake plans after edits."""
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workflow_helpers import REPO, build_tiny_world_gpt2, dry_run_jobs, run_snakemake, tiny_config, write_config
+
+pytestmark = pytest.mark.slow
+AGGREGATIONS = {"summarize", "neuron_tables", "neuron_stats", "figures", "all"}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """Run the tiny workflow once, with its report; later tests read and re-plan it."""
+    work = tmp_path_factory.mktemp("tiny-workflow")
+    base = build_tiny_world_gpt2(work / "tiny-gpt2")
+    config = tiny_config(base)
+    configfile = write_config(config, work / "config.yaml")
+    run_snakemake(work, configfile)
+    run_snakemake(work, configfile, "--report", str(work / "results/tiny/report.html"))
+    return work, config, configfile
+
+
+def test_every_output_of_the_contract_exists(tiny_run):
+    work, config, _ = tiny_run
+    res = work / "results/tiny"
+    setups = list(config["setups"])
+    summary = pd.read_csv(res / "metrics/summary.csv")
+    assert len(summary) == len(setups) * 2 + 2
+    assert set(summary["setup"]) == set(setups) | {"human", "base"}
+    assert summary[["share_right", "tqi_mean", "ppl_mean", "unique_1", "semantic_diversity"]].notna().all().all()
+    for s in setups:
+        for g in (0, 1):
+            assert (res / f"models/{s}/gen{g}/config.json").exists()
+            rows = [json.loads(l) for l in open(res / f"synthetic/{s}/gen{g}.jsonl")]
+            assert len(rows) == 9 and all(r["text"] for r in rows)
+            scores = pd.read_parquet(res / f"scores/{s}/gen{g}.parquet")
+            assert {"p_left", "p_center", "p_right", "label", "tqi", "ppl", "oracle_valid_share"} <= set(scores.columns)
+    assert len(pd.read_parquet(res / "neurons/activations.parquet")) == len(setups) * 2
+    assert {"relation", "layer", "unit", "r", "p", "significant"} <= set(pd.read_csv(res / "neurons/stats.csv").columns)
+    assert pd.read_csv(res / "classifier/metrics.csv")["chosen"].sum() == 1
+    for sim in ("weighted_mle", "softmax_collapse", "regression_accumulate", "gaussian_refit"):
+        assert (res / f"theory/{sim}.csv").stat().st_size > 0
+    assert len(list((res / "figures").glob("*.png"))) >= 15
+    report = (res / "report.html").read_text(errors="ignore")
+    assert len(report) > 10_000
+
+
+def test_generation0_is_shared_by_setups_with_the_same_recipe(tiny_run):
+    work, _, _ = tiny_run
+    models = work / "results/tiny/models"
+    targets = {s: os.path.realpath(models / s / "gen0") for s in ("deterministic", "beam", "nucleus", "preserve",
+                                                                   "accumulate", "overfit")}
+    assert len({targets[s] for s in ("deterministic", "beam", "nucleus", "preserve", "accumulate")}) == 1
+    assert targets["overfit"] != targets["deterministic"]
+    assert all("_shared" in t for t in targets.values())
+
+
+def test_training_data_composition_per_setup(tiny_run):
+    work, _, _ = tiny_run
+    def composition(setup, g):
+        return json.loads((work / f"results/tiny/models/{setup}/gen{g}/training.json").read_text())["composition"]
+
+    assert composition("deterministic", 0) == {"human": 9}
+    assert composition("deterministic", 1) == {"synthetic:g0": 9}
+    assert composition("beam", 1) == {"synthetic:g0": 9}
+    assert composition("preserve", 1) == {"synthetic:g0": 9, "human": 3}  # round(0.34 * 9)
+    assert composition("accumulate", 1) == {"human": 9, "synthetic:g0": 9}
+
+
+def test_every_job_wrote_a_log(tiny_run):
+    work, _, _ = tiny_run
+    logs = list((work / "results/tiny/logs").rglob("*.log"))
+    assert len(logs) > 50
+    assert any("fine-tune" in p.read_text() for p in (work / "results/tiny/logs/finetune").rglob("*.log"))
+
+
+def test_changing_one_setup_replans_only_that_setup(tiny_run, tmp_path):
+    work, config, _ = tiny_run
+    edited = json.loads(json.dumps(config))
+    edited["setups"]["beam"]["num_beams"] = 3
+    jobs = dry_run_jobs(work, write_config(edited, tmp_path / "edited.yaml"))
+    assert jobs
+    for rule, wildcards in jobs:
+        assert rule in AGGREGATIONS or "beam" in wildcards, (rule, wildcards)
+    assert ("synthesize", "setup=beam, g=0") in jobs
+
+
+def test_changing_a_scoring_parameter_replans_scoring_onward(tiny_run, tmp_path):
+    work, config, _ = tiny_run
+    edited = json.loads(json.dumps(config))
+    edited["quality"]["scoring"] = "top"
+    jobs = dry_run_jobs(work, write_config(edited, tmp_path / "edited.yaml"))
+    rules = {rule for rule, _ in jobs}
+    assert "score_quality" in rules
+    assert rules <= {"score_quality"} | AGGREGATIONS, rules
+
+
+def test_editing_library_code_replans_the_rules_that_import_it(tiny_run):
+    work, _, configfile = tiny_run
+    module = REPO / "scripts/selfconsuming/theory.py"
+    before = module.stat()
+    try:
+        os.utime(module, (before.st_atime, before.st_mtime + 3600 * 24 * 365))
+        jobs = dry_run_jobs(work, configfile)
+    finally:
+        os.utime(module, (before.st_atime, before.st_mtime))
+    assert {rule for rule, _ in jobs} == {"simulate", "all"}
+
+
+def test_default_config_plans_66_syntheses_and_at_most_66_finetunes(tmp_path):
+    jobs = dry_run_jobs(tmp_path, REPO / "config/config.yaml")
+    assert sum(rule == "synthesize" for rule, _ in jobs) == 66
+    assert sum(rule in ("finetune", "finetune_gen0") for rule, _ in jobs) <= 66
