@@ -18,11 +18,12 @@ A "unit" (layer l, dimension j) is dimension j of the residual stream after bloc
 its columns are named ``l{l}_u{j}``.
 """
 
+from __future__ import annotations
+
 import re
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats as scipy_stats
 
 RELATIONS = ("weight_bias", "weight_quality", "activation_bias", "activation_quality")
@@ -37,6 +38,8 @@ _UNIT_COLUMN = re.compile(r"^l(\d+)_u(\d+)$")
 
 def transformer_blocks(model) -> torch.nn.ModuleList:
     """The list of transformer blocks: GPT-2 (`transformer.h`) or Llama-style (`model.layers`)."""
+    import torch
+
     for path in (("transformer", "h"), ("model", "layers")):
         module = model
         for name in path:
@@ -61,6 +64,8 @@ def _hidden_size(model) -> int:
 
 def left_pad(prompts: list[list[int]], pad_token_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack token lists into (input_ids, attention_mask), padding on the left."""
+    import torch
+
     width = max(len(p) for p in prompts)
     input_ids = torch.full((len(prompts), width), pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((len(prompts), width), dtype=torch.long)
@@ -84,6 +89,8 @@ def mean_block_activations(model, prompts: list[list[int]], pad_token_id: int,
     The block output is taken before any final layer norm. The model is expected on
     `device`; it is put in eval mode for the pass and restored afterwards.
     """
+    import torch
+
     if not prompts:
         raise ValueError("mean_block_activations needs at least one prompt")
     if any(len(p) == 0 for p in prompts):
@@ -134,6 +141,8 @@ def _mlp_output_projection(block) -> tuple[torch.Tensor, int]:
     Llama's `mlp.down_proj` is a Linear with weight (hidden, intermediate): dimension
     j is fed by row weight[j, :], so the reduction runs over axis 1.
     """
+    import torch
+
     from transformers.pytorch_utils import Conv1D
 
     mlp = getattr(block, "mlp", None)

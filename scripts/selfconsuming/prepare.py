@@ -14,6 +14,11 @@ def _world_report(purpose: str, articles: list[dict]) -> dict:
             "dropped": {}, "per_label": per_label, "problems": []}
 
 
+def corpus_options(data: dict) -> dict:
+    """Adapter options from the data config (ABP: which split scheme)."""
+    return {"split_scheme": data["split_scheme"]} if data["source"] == "abp" else {}
+
+
 def world_articles(purpose: str, counts: dict[str, int], seed: int, topics=None) -> list[dict]:
     """A world sample for one purpose; each purpose has its own seed so samples do not overlap by design."""
     from .world import generate_articles
@@ -29,7 +34,7 @@ def human_corpus(data: dict, seed: int) -> tuple[list[dict], dict]:
         return articles, _world_report("human", articles)
     from .corpora import load_corpus, stratified_sample
 
-    articles, report = load_corpus(data["source"], data["path"])
+    articles, report = load_corpus(data["source"], data["path"], **corpus_options(data))
     report = report.to_dict()
     sample = stratified_sample(articles, per_label, seed)
     report["sampled_per_label"] = {l: sum(a["label"] == l for a in sample) for l in LEANINGS}
@@ -44,7 +49,7 @@ def classifier_corpus(data: dict, seed: int) -> list[dict]:
         return world_articles("classifier", {l: n for l in LEANINGS}, seed, data.get("topics"))
     from .corpora import load_corpus
 
-    articles, _ = load_corpus(data["source"], data["path"])
+    articles, _ = load_corpus(data["source"], data["path"], **corpus_options(data))
     return articles
 
 

@@ -158,8 +158,12 @@ def build_detector_dataset(texts, seed: int, max_sentences: int = 20000, min_wor
 # Offline detector: TF-IDF features + logistic regression
 # ---------------------------------------------------------------------------
 
-def make_detector_pipeline(C: float = 4.0, seed: int = 0):
-    """Word 1-2 grams (word order: tells word salad from clean) + char 2-4 grams (noise, typos)."""
+def make_detector_pipeline(C: float = 20.0, seed: int = 0):
+    """Word 1-2 grams (word order: tells word salad from clean) + char 2-4 grams (noise, typos).
+
+    The saga solver with a loose tolerance fits 16k sentences (~200k features) in
+    seconds on one core, with the held-out accuracy of a fully converged lbfgs fit.
+    """
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import FeatureUnion, Pipeline
     from sklearn.feature_extraction.text import TfidfVectorizer
@@ -168,7 +172,8 @@ def make_detector_pipeline(C: float = 4.0, seed: int = 0):
         ("words", TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", sublinear_tf=True)),
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True)),
     ])
-    return Pipeline([("features", features), ("classify", LogisticRegression(C=C, max_iter=2000, random_state=seed))])
+    classify = LogisticRegression(C=C, solver="saga", tol=1e-3, max_iter=1000, random_state=seed)
+    return Pipeline([("features", features), ("classify", classify)])
 
 
 class SklearnGibberishDetector:
@@ -189,7 +194,7 @@ class SklearnGibberishDetector:
 
 
 def train_gibberish_detector(texts, seed: int, out_dir, max_sentences: int = 20000,
-                             test_fraction: float = 0.2, C: float = 4.0) -> dict:
+                             test_fraction: float = 0.2, C: float = 20.0) -> dict:
     """Train the offline detector on corrupted human sentences; save it; return held-out metrics.
 
     `out_dir` receives model.joblib and detector.json (classes, sizes, accuracy,
@@ -281,15 +286,17 @@ class TransformersGibberishDetector:
     def predict_proba(self, sentences: list[str]) -> np.ndarray:
         import torch
 
+        sentences = list(sentences)
+        order = np.argsort([len(s) for s in sentences], kind="stable")  # similar lengths batch with little padding
         out = np.zeros((len(sentences), len(CLASSES)))
         for start in range(0, len(sentences), self.batch_size):
-            batch = list(sentences[start:start + self.batch_size])
-            enc = self.tokenizer(batch, padding=True, truncation=True, max_length=self.max_length,
-                                 return_tensors="pt").to(self.device)
-            with torch.no_grad():
+            rows = order[start:start + self.batch_size]
+            enc = self.tokenizer([sentences[i] for i in rows], padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="pt").to(self.device)
+            with torch.inference_mode():
                 probs = torch.softmax(self.model(**enc).logits.float(), dim=-1).cpu().numpy()
             for j, col in enumerate(self.columns):
-                out[start:start + len(batch), col] += probs[:, j]
+                out[rows, col] += probs[:, j]
         return out
 
 

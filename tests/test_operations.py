@@ -1,0 +1,123 @@
+"""Operating the workflow: interruption, determinism, GPUs, the SLURM profile."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from selfconsuming.gpus import claim_gpu
+from workflow_helpers import REPO, SNAKEMAKE, build_tiny_world_gpt2, planned_jobs, run_snakemake, tiny_config, write_config
+
+GPU_RULES = {"pretrain_base", "finetune_gen0", "finetune", "synthesize", "synthesize_base", "train_classifier",
+             "score_quality", "neuron_activations"}
+
+
+def _start(workdir, configfile):
+    cmd = SNAKEMAKE + ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
+                       str(configfile), "--cores", "2", "--rerun-incomplete"]
+    return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+
+
+def _kill_when(proc, started: Path, timeout=900):
+    """Kill the whole workflow (SIGKILL to its process group) once `started` (a job's log) exists."""
+    deadline = time.time() + timeout
+    while not started.exists():
+        assert proc.poll() is None, "workflow ended before the job to interrupt started"
+        assert time.time() < deadline, f"{started} never appeared"
+        time.sleep(0.2)
+    time.sleep(1.0)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _files(root: Path, pattern: str) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.glob(pattern))}
+
+
+@pytest.mark.slow
+def test_interrupted_runs_resume_and_equal_an_uninterrupted_run(tmp_path):
+    """Kill during fine-tuning, then during synthesis; resume; compare with a clean run of the same config.
+
+    The comparison also shows determinism: greedy and beam corpora byte-identical,
+    seeded nucleus output identical, identical metrics.
+    """
+    base = build_tiny_world_gpt2(tmp_path / "tiny-gpt2")
+    config = tiny_config(base)
+    clean, interrupted = tmp_path / "clean", tmp_path / "interrupted"
+    for d in (clean, interrupted):
+        d.mkdir()
+    configfile = write_config(config, tmp_path / "config.yaml")
+    res = interrupted / "results/tiny"
+
+    _kill_when(_start(interrupted, configfile), res / "logs/finetune/deterministic/gen1.log")
+    assert not (res / "models/deterministic/gen1").exists(), "a killed fine-tune left a complete-looking model"
+    done_before = {p: p.stat().st_mtime for p in (res / "synthetic").rglob("*.jsonl")}
+
+    _kill_when(_start(interrupted, configfile), res / "logs/synthesize/deterministic/gen1.log")
+    assert not (res / "synthetic/deterministic/gen1.jsonl").exists(), "a killed synthesis left a complete-looking file"
+    for path, mtime in done_before.items():
+        assert path.stat().st_mtime == mtime, f"{path} was redone although it was complete"
+
+    run_snakemake(interrupted, configfile, "--rerun-incomplete")
+    run_snakemake(clean, configfile)
+
+    for pattern in ("synthetic/*/gen*.jsonl", "synthetic/base.jsonl", "metrics/summary.csv", "neurons/stats.csv",
+                    "classifier/metrics.csv"):
+        a, b = _files(clean / "results/tiny", pattern), _files(res, pattern)
+        assert a.keys() == b.keys() and a, pattern
+        for name in a:
+            assert a[name] == b[name], f"{name} differs between the clean and the interrupted run"
+
+
+def test_gpu_claims_are_exclusive(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    code = ("import os, sys, time; sys.path.insert(0, {scripts!r}); from selfconsuming.gpus import claim_gpu; "
+            "print(claim_gpu(n_gpus=2, lock_dir={locks!r}), flush=True); time.sleep(3)")
+    code = code.format(scripts=str(REPO / "scripts"), locks=str(tmp_path))
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)
+             for _ in range(2)]
+    outs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert outs == ["0", "1"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
+    assert claim_gpu(n_gpus=2, lock_dir=str(tmp_path)) == "3"  # the scheduler's choice is kept
+
+
+def test_slurm_profile_requests_gpus_through_the_plugin_resources(tmp_path):
+    paper = yaml.safe_load(open(REPO / "config/paper.yaml"))
+    paper["data"]["path"] = str(REPO / "tests/fixtures/webis_data_public.csv")
+    configfile = write_config(paper, tmp_path / "paper.yaml")
+    cmd = SNAKEMAKE + ["--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile",
+                       configfile, "--profile", str(REPO / "profiles/slurm"), "-n"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-5000:]
+    resources = _job_resources(out)
+    assert {rule for rule, _ in resources} >= {"synthesize", "finetune", "score_quality", "neuron_activations"}
+    for rule, res in resources:
+        if rule in GPU_RULES:
+            assert res.get("gpu") == "1" and res.get("cpus_per_gpu") == "4", (rule, res)
+            assert "gpu_partition" in res.get("slurm_partition", ""), (rule, res)
+        elif rule != "all":
+            assert res.get("gpu", "0") == "0", (rule, res)
+        assert "slurm_extra" not in res
+
+
+def _job_resources(output: str) -> list[tuple[str, dict]]:
+    """(rule, resources) of each job in a dry run's output."""
+    jobs, rule = [], None
+    for line in output.splitlines():
+        line = line.strip()
+        if line.startswith(("rule ", "localrule ")) and line.endswith(":"):
+            rule = line.split()[1].rstrip(":")
+        elif line.startswith("resources:") and rule:
+            pairs = [kv.split("=", 1) for kv in line[len("resources:"):].split(", ") if "=" in kv]
+            jobs.append((rule, {k.strip(): v.strip() for k, v in pairs}))
+            rule = None
+    return jobs
