@@ -13,7 +13,8 @@ import time
 
 import torch
 
-from selfconsuming.finetune import article_training_text, finetune_causal_lm
+from selfconsuming.finetune import finetune_causal_lm
+from selfconsuming.text import article_text
 from selfconsuming.pretrain import build_gpt2, train_bpe_tokenizer
 from selfconsuming.synthesis import article_blocks, continue_blocks, generation_kwargs
 from selfconsuming.world import generate_articles
@@ -22,7 +23,7 @@ from selfconsuming.world import generate_articles
 def main(n_articles: int = 24) -> None:
     torch.set_num_threads(2)
     articles = generate_articles({"left": n_articles // 3, "center": n_articles // 3, "right": n_articles // 3}, seed=1)
-    texts = [article_training_text(a) for a in articles]
+    texts = [article_text(a) for a in articles]
     tok = train_bpe_tokenizer(texts * 4, vocab_size=2048)
     model = build_gpt2(tok, n_layer=2, n_embd=64, n_head=2, n_positions=640, seed=0).eval()
 

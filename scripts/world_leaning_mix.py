@@ -1,4 +1,3 @@
-import pandas as pd
 
 from selfconsuming.io import read_jsonl, write_table
 from selfconsuming.runner import rule_logging
@@ -6,11 +5,8 @@ from selfconsuming.scoring import oracle_table
 from selfconsuming.world_figures import leaning_mix_table, plot_leaning_mix
 
 with rule_logging(snakemake) as log:
-    corpora = {
-        "pretraining corpus": read_jsonl(snakemake.input.pretrain),
-        "human corpus": read_jsonl(snakemake.input.human),
-        "base model continuations": read_jsonl(snakemake.input.base),
-    }
+    names = {"pretrain": "pretraining corpus", "human": "human corpus", "base": "base model continuations"}
+    corpora = {label: read_jsonl(snakemake.input[key]) for key, label in names.items() if key in snakemake.input.keys()}
     table = leaning_mix_table({name: oracle_table(arts) for name, arts in corpora.items()})
     log.info("world leaning mix:\n%s", table.to_string())
     write_table(table, snakemake.output.table)

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from selfconsuming.gpus import claim_gpu
-from workflow_helpers import REPO, SNAKEMAKE, build_tiny_world_gpt2, planned_jobs, run_snakemake, tiny_config, write_config
+from workflow_helpers import REPO, SNAKEMAKE, build_tiny_world_gpt2, run_snakemake, tiny_config, write_config
 
 GPU_RULES = {"pretrain_base", "finetune_gen0", "finetune", "synthesize", "synthesize_base", "train_classifier",
              "score_quality", "neuron_activations"}

@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from selfconsuming.models import load_causal_lm, load_tokenizer
 from selfconsuming.synthesis import article_blocks, continue_blocks, generation_kwargs, synthesize_articles

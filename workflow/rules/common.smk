@@ -197,3 +197,11 @@ def all_outputs():
 def theory_overrides(wildcards):
     """The config's parameter overrides for one simulation (empty: its defaults)."""
     return config["theory"].get(wildcards.simulation, {})
+
+
+def world_mix_corpora(wildcards):
+    """Corpora whose oracle leaning mix the world table shows (pretraining only for world-gpt2)."""
+    corpora = {"human": f"{RESULTS}/data/human.jsonl", "base": f"{RESULTS}/synthetic/base.jsonl"}
+    if config["model"]["base"] == "world-gpt2":
+        corpora["pretrain"] = f"{RESULTS}/data/pretrain.jsonl"
+    return corpora

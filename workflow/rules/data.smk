@@ -90,10 +90,8 @@ rule world_leaning_mix:
         table=report(f"{RESULTS}/world/leaning_mix.csv", caption="../report/world_leaning_mix.rst", category="World"),
         figure=report(f"{RESULTS}/figures/world_leaning_mix.png", caption="../report/world_leaning_mix.rst", category="World"),
     input:
-        pretrain=f"{RESULTS}/data/pretrain.jsonl",
-        human=f"{RESULTS}/data/human.jsonl",
-        base=f"{RESULTS}/synthetic/base.jsonl",
-        code=package_code("world", "summary"),
+        unpack(world_mix_corpora),
+        code=package_code("world", "summary", "scoring", "world_figures"),
     log:
         logged("world_leaning_mix"),
     benchmark:
