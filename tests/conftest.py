@@ -26,11 +26,6 @@ def toy_articles(n=12, seed=0):
 def tiny_gpt2_dir(tmp_path_factory):
     """A tiny randomly initialised GPT-2 with a BPE tokenizer, saved like any transformers model."""
     from selfconsuming.text import article_text
-    from selfconsuming.pretrain import build_gpt2, save_model, train_bpe_tokenizer
+    from tiny_models import save_tiny_gpt2
 
-    out = tmp_path_factory.mktemp("models") / "tiny-gpt2"
-    texts = [article_text(a) for a in toy_articles(60)]
-    tok = train_bpe_tokenizer(texts, vocab_size=300)
-    model = build_gpt2(tok, n_layer=2, n_embd=32, n_head=2, n_positions=256, seed=0)
-    save_model(model, tok, out)
-    return str(out)
+    return save_tiny_gpt2(tmp_path_factory.mktemp("models") / "tiny-gpt2", [article_text(a) for a in toy_articles(60)])

@@ -9,6 +9,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import numpy as np
 import pytest
+
+from tiny_models import save_tiny_bert
 import torch
 
 from selfconsuming import LEANINGS
@@ -45,21 +47,8 @@ def synthetic_articles(per_label=40, seed=0):
 @pytest.fixture
 def tiny_bert(tmp_path):
     """A randomly initialised 2-layer BERT with a word-level vocab, saved like a hub model."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(
-        {w for ws in WORDS.values() for w in ws} | set(SHARED) | {"left", "center", "right", "story"}
-    ) + [str(i) for i in range(10)]
-    folder = tmp_path / "tiny-bert"
-    folder.mkdir()
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(folder / "vocab.txt"))
-    tokenizer.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64)
-    BertModel(config).save_pretrained(folder)
-    return folder
+    words = {w for ws in WORDS.values() for w in ws} | set(SHARED) | {"left", "center", "right", "story"}
+    return save_tiny_bert(tmp_path / "tiny-bert", words | {str(i) for i in range(10)}, max_positions=64)
 
 
 def test_article_text_joins_title_and_body():

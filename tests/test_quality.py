@@ -5,6 +5,8 @@ import os
 import numpy as np
 import pytest
 
+from tiny_models import save_tiny_bert, save_tiny_gpt2
+
 from selfconsuming import quality as q
 from selfconsuming.text import split_sentences
 
@@ -147,18 +149,8 @@ def test_shuffled_text_scores_lower_tqi_than_clean(trained_detector):
 # --- transformers detector ---------------------------------------------------
 
 def _tiny_bert(folder, id2label):
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
-    words = sorted({w.strip(".,").lower() for s in english_sentences(200, 0) for w in s.split()})
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","] + words
-    folder.mkdir()
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt")).save_pretrained(folder)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=128, num_labels=4,
-                        id2label=id2label, label2id={v: k for k, v in id2label.items()})
-    BertForSequenceClassification(config).save_pretrained(folder)
-    return folder
+    words = {w.strip(".,").lower() for s in english_sentences(200, 0) for w in s.split()}
+    return save_tiny_bert(folder, words, id2label)
 
 
 def test_transformers_detector_maps_hub_labels(tmp_path):
@@ -195,25 +187,10 @@ def test_transformers_detector_generic_labels_need_label_map(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_gpt2(tmp_path_factory):
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers, decoders
-    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
     from selfconsuming.models import load_causal_lm, load_tokenizer
 
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("gpt2") / "model"
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(english_sentences(300, 0), trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|endoftext|>"], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
-    tok.save_pretrained(folder)
-    config = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=2, n_head=2,
-                        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id)
-    GPT2LMHeadModel(config).save_pretrained(folder)
-    return load_causal_lm(str(folder)), load_tokenizer(str(folder))
+    folder = save_tiny_gpt2(tmp_path_factory.mktemp("gpt2") / "model", english_sentences(300, 0), n_positions=64)
+    return load_causal_lm(folder), load_tokenizer(folder)
 
 
 def test_sliding_windows_score_every_token_once():

@@ -14,13 +14,11 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 def build_tiny_world_gpt2(out_dir) -> str:
     """A 2-layer GPT-2 with a BPE tokenizer learned from world text, randomly initialised."""
     from selfconsuming.text import article_text
-    from selfconsuming.pretrain import build_gpt2, save_model, train_bpe_tokenizer
     from selfconsuming.world import generate_articles
+    from tiny_models import save_tiny_gpt2
 
-    texts = [article_text(a) for a in generate_articles({"left": 20, "center": 20, "right": 20}, seed=7)]
-    tok = train_bpe_tokenizer(texts, vocab_size=400)
-    save_model(build_gpt2(tok, n_layer=2, n_embd=32, n_head=2, n_positions=256, seed=0), tok, out_dir)
-    return str(out_dir)
+    articles = generate_articles({"left": 20, "center": 20, "right": 20}, seed=7)
+    return save_tiny_gpt2(out_dir, [article_text(a) for a in articles], vocab_size=400)
 
 
 def tiny_config(base_model: str, run: str = "tiny") -> dict:

@@ -20,5 +20,7 @@ rule train_classifier:
         mem_mb=GPU["mem_mb"],
         runtime=GPU["runtime"],
         gpu=GPU["gpu"],
+    conda:
+        "../../envs/scoring.yaml"
     script:
         "../../scripts/train_classifier.py"

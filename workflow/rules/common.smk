@@ -141,26 +141,12 @@ def scored_corpora():
     return ["human", "base"] + model_corpora()
 
 
-def classifier_model():
-    """The classifier the bias scores use: trained by the workflow, or a ready one."""
-    return config["classifier"]["ready"] or f"{RESULTS}/classifier/chosen"
-
-
 def classifier_input():
     return [] if config["classifier"]["ready"] else [f"{RESULTS}/classifier/chosen"]
 
 
 def detector_input():
     return [f"{RESULTS}/quality/detector"] if config["quality"]["detector"] == "train" else []
-
-
-def detector_ref():
-    return f"{RESULTS}/quality/detector" if config["quality"]["detector"] == "train" else config["quality"]["detector"]
-
-
-def perplexity_model_ref():
-    ref = config["quality"]["perplexity_model"]
-    return base_model_ref() if ref == "base" else ref
 
 
 def perplexity_model_input():
@@ -205,3 +191,15 @@ def world_mix_corpora(wildcards):
     if config["model"]["base"] == "world-gpt2":
         corpora["pretrain"] = f"{RESULTS}/data/pretrain.jsonl"
     return corpora
+
+
+def ref_from_input(name, reference):
+    """A params function: the rule's input `name` when it has one (a model the workflow made), else `reference`
+    (a hub id or path from the config that is not a workflow output)."""
+
+    def param(wildcards, input):
+        value = input.get(name, [])
+        value = [value] if isinstance(value, str) else list(value)
+        return value[0] if value else reference
+
+    return param

@@ -18,6 +18,8 @@ rule prepare_corpus:
     resources:
         mem_mb=CPU["mem_mb"],
         runtime=CPU["runtime"],
+    conda:
+        "../../envs/scoring.yaml"
     script:
         "../../scripts/prepare_corpus.py"
 
@@ -38,6 +40,8 @@ rule prepare_classifier_corpus:
     resources:
         mem_mb=CPU["mem_mb"],
         runtime=CPU["runtime"],
+    conda:
+        "../../envs/scoring.yaml"
     script:
         "../../scripts/prepare_classifier_corpus.py"
 
@@ -59,6 +63,8 @@ rule prepare_pretrain_corpus:
     resources:
         mem_mb=CPU["mem_mb"],
         runtime=CPU["runtime"],
+    conda:
+        "../../envs/scoring.yaml"
     script:
         "../../scripts/prepare_pretrain_corpus.py"
 
@@ -81,6 +87,8 @@ rule pretrain_base:
         mem_mb=GPU["mem_mb"],
         runtime=GPU["runtime"],
         gpu=GPU["gpu"],
+    conda:
+        "../../envs/lm.yaml"
     script:
         "../../scripts/pretrain_base.py"
 
@@ -100,5 +108,7 @@ rule world_leaning_mix:
     resources:
         mem_mb=CPU["mem_mb"],
         runtime=CPU["runtime"],
+    conda:
+        "../../envs/scoring.yaml"
     script:
         "../../scripts/world_leaning_mix.py"

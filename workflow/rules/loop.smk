@@ -12,7 +12,7 @@ rule finetune_gen0:
         code=package_code("loop", "finetune", "training_data", "recipes", "models"),
     params:
         recipe=gen0_recipe_param,
-        base=base_model_ref(),
+        base=ref_from_input("base", config["model"]["base"]),
         seed=config["seed"],
     log:
         logged("finetune/_shared/gen0-{key}"),
@@ -23,6 +23,8 @@ rule finetune_gen0:
         mem_mb=GPU["mem_mb"],
         runtime=GPU["runtime"],
         gpu=GPU["gpu"],
+    conda:
+        "../../envs/lm.yaml"
     script:
         "../../scripts/finetune.py"
 
@@ -39,6 +41,8 @@ rule link_shared_gen0:
     resources:
         mem_mb=100,
         runtime=1,
+    conda:
+        "../../envs/lm.yaml"
     shell:
         "ln -sfn ../_shared/$(basename {input}) {output} 2> {log}"
 
@@ -66,6 +70,8 @@ rule finetune:
         mem_mb=GPU["mem_mb"],
         runtime=GPU["runtime"],
         gpu=GPU["gpu"],
+    conda:
+        "../../envs/lm.yaml"
     script:
         "../../scripts/finetune.py"
 
@@ -89,6 +95,8 @@ rule synthesize:
         mem_mb=GPU["mem_mb"],
         runtime=GPU["runtime"],
         gpu=GPU["gpu"],
+    conda:
+        "../../envs/lm.yaml"
     script:
         "../../scripts/synthesize.py"
 
@@ -103,7 +111,7 @@ rule synthesize_base:
         code=package_code("loop", "synthesis", "models"),
     params:
         recipe=BASE_RECIPE,
-        model=base_model_ref(),
+        model=ref_from_input("base", config["model"]["base"]),
         seed=config["seed"],
     log:
         logged("synthesize/base"),
@@ -114,5 +122,7 @@ rule synthesize_base:
         mem_mb=GPU["mem_mb"],
         runtime=GPU["runtime"],
         gpu=GPU["gpu"],
+    conda:
+        "../../envs/lm.yaml"
     script:
         "../../scripts/synthesize.py"

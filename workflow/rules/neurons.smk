@@ -21,6 +21,8 @@ rule neuron_activations:
         mem_mb=GPU["mem_mb"],
         runtime=GPU["runtime"],
         gpu=GPU["gpu"],
+    conda:
+        "../../envs/lm.yaml"
     script:
         "../../scripts/neuron_activations.py"
 
@@ -41,6 +43,8 @@ rule neuron_weights:
     resources:
         mem_mb=CPU["mem_mb"],
         runtime=CPU["runtime"],
+    conda:
+        "../../envs/lm.yaml"
     script:
         "../../scripts/neuron_weights.py"
 
@@ -64,6 +68,8 @@ rule neuron_tables:
     resources:
         mem_mb=CPU["mem_mb"],
         runtime=CPU["runtime"],
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../../scripts/neuron_tables.py"
 
@@ -89,5 +95,7 @@ rule neuron_stats:
     resources:
         mem_mb=CPU["mem_mb"],
         runtime=CPU["runtime"],
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../../scripts/neuron_stats.py"

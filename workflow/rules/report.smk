@@ -48,5 +48,7 @@ rule figures:
     resources:
         mem_mb=CPU["mem_mb"],
         runtime=CPU["runtime"],
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../../scripts/make_figures.py"

@@ -19,6 +19,8 @@ rule train_detector:
     resources:
         mem_mb=CPU["mem_mb"],
         runtime=CPU["runtime"],
+    conda:
+        "../../envs/scoring.yaml"
     script:
         "../../scripts/train_detector.py"
 
@@ -31,7 +33,7 @@ rule score_bias:
         classifier=classifier_input(),
         code=package_code("scoring", "classifier", "models"),
     params:
-        classifier=classifier_model(),
+        classifier=ref_from_input("classifier", config["classifier"]["ready"]),
         label_map=config["classifier"]["label_map"],
     log:
         logged("score_bias/{corpus}"),
@@ -41,6 +43,8 @@ rule score_bias:
     resources:
         mem_mb=CPU["mem_mb"],
         runtime=CPU["runtime"],
+    conda:
+        "../../envs/scoring.yaml"
     script:
         "../../scripts/score_bias.py"
 
@@ -56,8 +60,8 @@ rule score_quality:
         code=package_code("scoring", "quality", "diversity", "world", "models"),
     params:
         quality=config["quality"],
-        detector=detector_ref(),
-        lm=perplexity_model_ref(),
+        detector=ref_from_input("detector", config["quality"]["detector"]),
+        lm=ref_from_input("lm", config["quality"]["perplexity_model"]),
         world=WORLD,
         seed=config["seed"],
     log:
@@ -69,6 +73,8 @@ rule score_quality:
         mem_mb=GPU["mem_mb"],
         runtime=GPU["runtime"],
         gpu=GPU["gpu"],
+    conda:
+        "../../envs/scoring.yaml"
     script:
         "../../scripts/score_quality.py"
 
@@ -92,5 +98,7 @@ rule summarize:
     resources:
         mem_mb=CPU["mem_mb"],
         runtime=CPU["runtime"],
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../../scripts/summarize.py"

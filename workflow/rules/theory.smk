@@ -20,5 +20,7 @@ rule simulate:
     resources:
         mem_mb=CPU["mem_mb"],
         runtime=CPU["runtime"],
+    conda:
+        "../../envs/analysis.yaml"
     script:
         "../../scripts/simulate.py"
