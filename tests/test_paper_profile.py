@@ -21,7 +21,7 @@ def write_webis_csv(articles, path) -> str:
         writer = csv.writer(f)
         writer.writerow(["story_id", "title", "body", "source", "original_title", "original_body", "bias"])
         for k, a in enumerate(articles):
-            writer.writerow([f"s{k // 3}", a["title"], a["text"], "outlet", a["title"], a["text"],
+            writer.writerow([f"s{k}", a["title"], a["text"], "outlet", a["title"], a["text"],
                              WEBIS_LABELS[a["label"]]])
     return str(path)
 

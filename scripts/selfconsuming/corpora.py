@@ -68,6 +68,16 @@ class DataReport:
         self.repaired[reason] = self.repaired.get(reason, 0) + 1
         self._problem(where, reason, detail)
 
+    def admit(self, article_id, seen: set, where, non_utf8: bool) -> bool:
+        """False (and counted) for an id seen before; otherwise remember it and count a bytes repair."""
+        if article_id in seen:
+            self.drop("duplicate_id", where, article_id)
+            return False
+        seen.add(article_id)
+        if non_utf8:
+            self.repair("non_utf8", where)
+        return True
+
     def keep(self, article):
         self.rows_kept += 1
         self.per_label[article["label"]] = self.per_label.get(article["label"], 0) + 1
@@ -229,12 +239,8 @@ def read_webis(path, use_original=False):
             continue
         story_id = fields[col["story_id"]].strip()
         article_id = f"{story_id}:{label}"
-        if article_id in seen:
-            report.drop("duplicate_id", line_no, article_id)
+        if not report.admit(article_id, seen, line_no, non_utf8):
             continue
-        seen.add(article_id)
-        if non_utf8:
-            report.repair("non_utf8", line_no)
         if status == "recovered":
             report.repair("quoting_recovered", line_no)
         article = {
@@ -397,12 +403,8 @@ def read_jsonl_corpus(path):
             report.drop("missing_text", line_no)
             continue
         article_id = str(record.get("id", f"line{line_no}"))
-        if article_id in seen:
-            report.drop("duplicate_id", line_no, article_id)
+        if not report.admit(article_id, seen, line_no, non_utf8):
             continue
-        seen.add(article_id)
-        if non_utf8:
-            report.repair("non_utf8", line_no)
         article = {"id": article_id, "title": str(record.get("title") or "").strip(), "text": body, "label": label}
         for key in ("source", "topic", "split"):
             if record.get(key) is not None:

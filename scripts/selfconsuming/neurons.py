@@ -287,18 +287,24 @@ def split_unit_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, lis
 # Statistics, vectorised over units
 
 
+def _units_and_metric(M, y, min_rows: int, what: str):
+    """Float arrays of the unit matrix and the metric, checked to line up row by row."""
+    M = np.asarray(M, dtype=float)
+    y = np.asarray(y, dtype=float)
+    n = len(y)
+    if M.ndim != 2 or M.shape[0] != n:
+        raise ValueError(f"the unit matrix must be (n_rows, n_units) with n_rows = len(y) = {n}, got {M.shape}")
+    if n < min_rows:
+        raise ValueError(f"{what} need(s) at least {min_rows} rows, got {n}")
+    return M, y, n
+
+
 def pearson_by_unit(U: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pearson r of each column of U with y, and its two-sided p (t with n-2 df, as scipy).
 
     A constant column has no correlation: r and p are NaN.
     """
-    U = np.asarray(U, dtype=float)
-    y = np.asarray(y, dtype=float)
-    n = len(y)
-    if U.ndim != 2 or U.shape[0] != n:
-        raise ValueError(f"U must be (n_models, n_units) with n_models = len(y) = {n}, got {U.shape}")
-    if n < 3:
-        raise ValueError(f"Pearson p-values need at least 3 models, got {n}")
+    U, y, n = _units_and_metric(U, y, 3, "Pearson p-values")
     Uc = U - U.mean(axis=0)
     yc = y - y.mean()
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -321,13 +327,7 @@ def ols_hac_by_unit(X: np.ndarray, y: np.ndarray, maxlags: int = 1) -> dict[str,
 
     Returns beta, se, t, p (each of length n_units). A constant column gives NaN.
     """
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    n = len(y)
-    if X.ndim != 2 or X.shape[0] != n:
-        raise ValueError(f"X must be (n_obs, n_units) with n_obs = len(y) = {n}, got {X.shape}")
-    if n < 3:
-        raise ValueError(f"the regression needs at least 3 observations, got {n}")
+    X, y, n = _units_and_metric(X, y, 3, "the regression")
     if int(maxlags) != maxlags or maxlags < 0:
         raise ValueError(f"maxlags must be a non-negative integer, got {maxlags!r}")
     maxlags = int(maxlags)

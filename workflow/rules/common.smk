@@ -149,6 +149,12 @@ def detector_input():
     return [f"{RESULTS}/quality/detector"] if config["quality"]["detector"] == "train" else []
 
 
+def perplexity_model_reference():
+    """The perplexity reference model from the config ("base" means the base model)."""
+    ref = config["quality"]["perplexity_model"]
+    return config["model"]["base"] if ref == "base" else ref
+
+
 def perplexity_model_input():
     return base_model_input() if config["quality"]["perplexity_model"] == "base" else []
 

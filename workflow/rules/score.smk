@@ -61,7 +61,7 @@ rule score_quality:
     params:
         quality=config["quality"],
         detector=ref_from_input("detector", config["quality"]["detector"]),
-        lm=ref_from_input("lm", config["quality"]["perplexity_model"]),
+        lm=ref_from_input("lm", perplexity_model_reference()),
         world=WORLD,
         seed=config["seed"],
     log:
