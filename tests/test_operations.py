@@ -18,6 +18,8 @@ GPU_RULES = {"pretrain_base", "finetune_gen0", "finetune", "synthesize", "synthe
 
 
 def _start(workdir, configfile):
+    """Start the workflow in the background (first lifting the lock a killed run leaves, as a user would)."""
+    run_snakemake(workdir, configfile, "--unlock")
     cmd = SNAKEMAKE + ["--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile",
                        str(configfile), "--cores", "2", "--rerun-incomplete"]
     return subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -64,6 +66,7 @@ def test_interrupted_runs_resume_and_equal_an_uninterrupted_run(tmp_path):
     for path, mtime in done_before.items():
         assert path.stat().st_mtime == mtime, f"{path} was redone although it was complete"
 
+    run_snakemake(interrupted, configfile, "--unlock")
     run_snakemake(interrupted, configfile, "--rerun-incomplete")
     run_snakemake(clean, configfile)
 
