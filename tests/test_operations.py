@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -34,8 +35,10 @@ def _kill_when(proc, started: Path, timeout=900):
         assert time.time() < deadline, f"{started} never appeared"
         time.sleep(0.2)
     time.sleep(1.0)
+    killed_at = time.time()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    return killed_at
 
 
 def _files(root: Path, pattern: str) -> dict[str, bytes]:
@@ -57,9 +60,12 @@ def test_interrupted_runs_resume_and_equal_an_uninterrupted_run(tmp_path):
     configfile = write_config(config, tmp_path / "config.yaml")
     res = interrupted / "results/tiny"
 
-    _kill_when(_start(interrupted, configfile), res / "logs/finetune/deterministic/gen1.log")
+    killed_at = _kill_when(_start(interrupted, configfile), res / "logs/finetune/deterministic/gen1.log")
     assert not (res / "models/deterministic/gen1").exists(), "a killed fine-tune left a complete-looking model"
-    done_before = {p: p.stat().st_mtime for p in (res / "synthetic").rglob("*.jsonl")}
+    # outputs finished well before the kill (a job ending at the kill is not yet recorded complete)
+    done_before = {p: p.stat().st_mtime for p in (res / "synthetic").rglob("*.jsonl")
+                   if p.stat().st_mtime < killed_at - 5}
+    assert done_before, "nothing had finished before the first kill"
 
     _kill_when(_start(interrupted, configfile), res / "logs/synthesize/deterministic/gen1.log")
     assert not (res / "synthetic/deterministic/gen1.jsonl").exists(), "a killed synthesis left a complete-looking file"
@@ -70,12 +76,13 @@ def test_interrupted_runs_resume_and_equal_an_uninterrupted_run(tmp_path):
     run_snakemake(interrupted, configfile, "--rerun-incomplete")
     run_snakemake(clean, configfile)
 
-    for pattern in ("synthetic/*/gen*.jsonl", "synthetic/base.jsonl", "metrics/summary.csv", "neurons/stats.csv",
-                    "classifier/metrics.csv"):
+    for pattern in ("synthetic/*/gen*.jsonl", "synthetic/base.jsonl", "metrics/summary.csv", "neurons/stats.csv"):
         a, b = _files(clean / "results/tiny", pattern), _files(res, pattern)
         assert a.keys() == b.keys() and a, pattern
         for name in a:
             assert a[name] == b[name], f"{name} differs between the clean and the interrupted run"
+    metrics = [pd.read_csv(d / "classifier/metrics.csv").drop(columns="train_seconds") for d in (clean / "results/tiny", res)]
+    pd.testing.assert_frame_equal(*metrics)  # equal but for the wall-clock column
 
 
 def test_gpu_claims_are_exclusive(tmp_path, monkeypatch):
