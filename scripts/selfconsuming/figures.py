@@ -165,16 +165,20 @@ def _metric_columns(df, metric):
 
 # ---------------------------------------------------------------- drawing helpers
 
-def save_figure(fig, out_png, dpi=200):
-    """Write the figure as PNG and as PDF beside it (same stem), atomically."""
+def save_figure(fig, out_png, dpi=200, tight=False):
+    """Write the figure as PNG and as PDF beside it (same stem), atomically; every figure module uses this.
+
+    `tight` crops to the drawn content (bbox_inches="tight") for figures laid out without it.
+    """
     out_png = Path(out_png)
     if out_png.suffix.lower() != ".png":
-        raise ValueError(f"figure path must end in .png, got {out_png}")
+        raise ValueError(f"figure path must end in .png (the PDF goes beside it), got {out_png}")
     out_pdf = out_png.with_suffix(".pdf")
+    extra = {"bbox_inches": "tight"} if tight else {}
     with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, dpi=dpi, format="png")
+        fig.savefig(tmp, dpi=dpi, format="png", **extra)
     with atomic_path(out_pdf) as tmp:
-        fig.savefig(tmp, format="pdf")
+        fig.savefig(tmp, format="pdf", **extra)
     plt.close(fig)
     return out_png, out_pdf
 

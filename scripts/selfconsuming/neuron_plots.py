@@ -4,7 +4,6 @@ Both read the table of `neurons.neuron_statistics` and write a PNG plus a PDF of
 same name beside it.
 """
 
-from pathlib import Path
 
 import matplotlib
 
@@ -12,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from selfconsuming.io import atomic_path  # noqa: E402
+from selfconsuming.figures import save_figure  # noqa: E402
 from selfconsuming.neurons import RELATIONS  # noqa: E402
 
 SOURCES = ("weight", "activation")
@@ -29,15 +28,6 @@ def _check(stats, columns):
     absent = [r for r in RELATIONS if not (stats["relation"] == r).any()]
     if absent:
         raise ValueError(f"neuron stats have no rows for relations {absent}")
-
-
-def _save(fig, out_png):
-    """Write the PNG and a PDF beside it, each atomically."""
-    out_png = Path(out_png)
-    for path, fmt in ((out_png, "png"), (out_png.with_suffix(".pdf"), "pdf")):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-    plt.close(fig)
 
 
 def plot_r_by_layer(stats, out_png):
@@ -79,7 +69,7 @@ def plot_r_by_layer(stats, out_png):
                loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.04))
     fig.suptitle("Correlation of each hidden unit with bias and quality, by layer")
     fig.tight_layout()
-    _save(fig, out_png)
+    save_figure(fig, out_png, dpi=150, tight=True)
 
 
 def plot_pvalues_by_unit(stats, out_png, alpha=0.05):
@@ -131,4 +121,4 @@ def plot_pvalues_by_unit(stats, out_png, alpha=0.05):
     axes[-1].set_xlabel(f"layer (units 0..{hidden - 1} of each layer left to right; layers in alternating shades)")
     fig.suptitle("Significance of each hidden unit's HAC regression, along the network")
     fig.tight_layout()
-    _save(fig, out_png)
+    save_figure(fig, out_png, dpi=150, tight=True)

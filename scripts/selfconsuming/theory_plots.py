@@ -7,7 +7,6 @@ dark band = its 95% confidence interval, light band = middle 95% of single runs,
 dashed line = closed form.
 """
 
-from pathlib import Path
 
 import matplotlib
 
@@ -17,7 +16,7 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from selfconsuming.io import atomic_path  # noqa: E402
+from selfconsuming.figures import save_figure  # noqa: E402
 
 STYLE = {
     "font.size": 9,
@@ -73,19 +72,6 @@ def draw_curve(ax, rows, color, label=None, transform=None, spread=True):
                 zorder=5)
 
 
-def save_figure(fig, out_png):
-    """Write the figure to out_png and to the PDF beside it, each atomically."""
-    out_png = Path(out_png)
-    if out_png.suffix != ".png":
-        raise ValueError(f"figure path must end in .png (the PDF goes beside it), got {out_png}")
-    paths = [out_png, out_png.with_suffix(".pdf")]
-    for path in paths:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=path.suffix[1:], dpi=200, bbox_inches="tight")
-    plt.close(fig)
-    return paths
-
-
 def _select(df, quantity, method=None):
     rows = df[df["quantity"] == quantity]
     if method is not None:
@@ -125,7 +111,7 @@ def plot_weighted_mle(df, out_png):
         ax_sd.set_title("(b) spread of the fitted density")
         ax_sd.legend(handles=style_legend_handles(r"closed form ($N \to \infty$)"), loc="lower left",
                      framealpha=0.9)
-        return save_figure(fig, out_png)
+        return save_figure(fig, out_png, tight=True)
 
 
 def plot_softmax_collapse(df, out_png):
@@ -193,7 +179,7 @@ def plot_softmax_collapse(df, out_png):
         ax_onto.set_ylabel(r"share of runs ending on token $i$")
         ax_onto.set_title("(d) where fully synthetic runs collapse")
         ax_onto.legend(loc="upper left", framealpha=0.9)
-        return save_figure(fig, out_png)
+        return save_figure(fig, out_png, tight=True)
 
 
 def plot_regression_accumulate(df, out_png):
@@ -211,7 +197,7 @@ def plot_regression_accumulate(df, out_png):
         ax.set_ylabel(r"$E\|w_n - w^*\|^2$ (squared label units)")
         ax.set_title("Linear regression on its own labels")
         _method_legend(ax, methods, "upper left", [bound_handle] + style_legend_handles())
-        return save_figure(fig, out_png)
+        return save_figure(fig, out_png, tight=True)
 
 
 def plot_gaussian_refit(df, out_png):
@@ -235,7 +221,7 @@ def plot_gaussian_refit(df, out_png):
         ax_mean.set_ylabel(r"$E(\hat\mu_n - \mu)^2$ (data units²)")
         ax_mean.set_title("(b) the fitted mean random-walks away")
         ax_mean.legend(handles=style_legend_handles(spread=False), loc="upper left", framealpha=0.9)
-        return save_figure(fig, out_png)
+        return save_figure(fig, out_png, tight=True)
 
 
 PLOTS = {

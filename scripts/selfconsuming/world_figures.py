@@ -8,6 +8,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from . import LEANINGS  # noqa: E402
+from .figures import save_figure  # noqa: E402
 from .summary import share_with_ci  # noqa: E402
 
 LEANING_COLOURS = {"left": "#2166ac", "center": "#8c8c8c", "right": "#b2182b"}
@@ -42,6 +43,4 @@ def plot_leaning_mix(table: pd.DataFrame, out_png) -> None:
     ax.set_title("Leaning mix in the world (95% CIs)")
     ax.legend(title="leaning", frameon=False)
     fig.tight_layout()
-    fig.savefig(out_png, dpi=150)
-    fig.savefig(str(out_png).rsplit(".", 1)[0] + ".pdf")
-    plt.close(fig)
+    save_figure(fig, out_png, dpi=150)
