@@ -17,6 +17,20 @@ def article_blocks(token_ids: list[int], block_tokens: int) -> list[list[int]]:
     return [token_ids[i:i + block_tokens] for i in range(0, len(token_ids), block_tokens)]
 
 
+def corpus_blocks(tokenizer, articles: list[dict], block_tokens: int) -> tuple[list[list[int]], list[int]]:
+    """Every block of every article body, in corpus order, and the index of the article each came from.
+
+    Synthesis continues these blocks and the neuron analysis reads activations on them.
+    """
+    bodies = tokenizer([a["text"] for a in articles], add_special_tokens=False)["input_ids"]
+    blocks, owner = [], []
+    for k, ids in enumerate(bodies):
+        for block in article_blocks(ids, block_tokens):
+            blocks.append(block)
+            owner.append(k)
+    return blocks, owner
+
+
 def generation_kwargs(decoding: str, new_tokens: int, *, num_beams=None, top_p=None, temperature=None) -> dict:
     """transformers `generate` arguments for a setup's decoding strategy."""
     kwargs = {"max_new_tokens": new_tokens, "min_new_tokens": new_tokens}
@@ -62,12 +76,7 @@ def synthesize_articles(model, tokenizer, articles: list[dict], *, decoding: str
                         temperature=None, seed: int = 0, device: str = "cpu") -> list[dict]:
     """One synthetic article per human article: title kept, body = the decoded continuations joined."""
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    bodies = tokenizer([a["text"] for a in articles], add_special_tokens=False)["input_ids"]
-    blocks, owner = [], []
-    for k, ids in enumerate(bodies):
-        for block in article_blocks(ids, block_tokens):
-            blocks.append(block)
-            owner.append(k)
+    blocks, owner = corpus_blocks(tokenizer, articles, block_tokens)
     gen_kwargs = generation_kwargs(decoding, new_tokens, num_beams=num_beams, top_p=top_p, temperature=temperature)
     log.info("%d articles -> %d blocks, decoding %s", len(articles), len(blocks), gen_kwargs)
     continuations = continue_blocks(model, blocks, pad_id, gen_kwargs, batch_size, seed, device)

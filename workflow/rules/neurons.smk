@@ -7,11 +7,10 @@ rule neuron_activations:
     input:
         model=setup_model_input,
         human=f"{RESULTS}/data/human.jsonl",
-        code=package_code("neurons", "models", "training_data"),
+        code=package_code("neurons", "models", "training_data", "synthesis"),
     params:
         recipe=setup_recipe_param,
         neurons=config["neurons"],
-        block_tokens=config["synthesis"]["block_tokens"],
     log:
         logged("neuron_activations/{setup}/gen{g}"),
     benchmark:
