@@ -5,9 +5,8 @@ with rule_logging(snakemake) as log:
     device = job_device(snakemake)
     generation = int(snakemake.wildcards.get("g", 0))
     synthetic = {int(name[1:]): path for name, path in snakemake.input.items() if name.startswith("g")}
-    init = snakemake.params.get("init") or snakemake.params.base
     info = train_generation(
-        snakemake.params.recipe, generation, init, snakemake.input.human, synthetic, snakemake.output[0],
+        snakemake.params.recipe, generation, snakemake.params.init, snakemake.input.human, synthetic, snakemake.output[0],
         seed=snakemake.params.seed, device=device, allow_download=snakemake.config["allow_download"],
     )
     log.info("trained on %s", info["composition"])

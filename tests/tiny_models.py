@@ -5,7 +5,8 @@ import torch
 
 def save_tiny_gpt2(folder, texts, vocab_size=300, n_positions=256, n_layer=2, n_embd=32, seed=0) -> str:
     """A small GPT-2 with a byte-level BPE tokenizer learned from `texts`."""
-    from selfconsuming.pretrain import build_gpt2, save_model, train_bpe_tokenizer
+    from selfconsuming.models import save_model
+    from selfconsuming.pretrain import build_gpt2, train_bpe_tokenizer
 
     tok = train_bpe_tokenizer(list(texts), vocab_size=vocab_size)
     save_model(build_gpt2(tok, n_layer=n_layer, n_embd=n_embd, n_head=2, n_positions=n_positions, seed=seed), tok,

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-
 log = logging.getLogger(__name__)
 
 

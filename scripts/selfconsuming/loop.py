@@ -2,14 +2,13 @@
 
 import json
 import logging
-from pathlib import Path
 
 from .finetune import finetune_causal_lm
-from .text import article_text
-from .io import atomic_path, read_jsonl, write_jsonl
-from .models import load_causal_lm, load_tokenizer
+from .io import read_jsonl, write_jsonl
+from .models import load_causal_lm, load_tokenizer, save_model
 from .recipes import stable_seed
 from .synthesis import synthesize_articles
+from .text import article_text
 from .training_data import composition, compose_training_corpus, starting_corpus
 
 log = logging.getLogger(__name__)
@@ -27,17 +26,16 @@ def train_generation(recipe: dict, generation: int, init_model: str, human_path:
     tokenizer = load_tokenizer(init_model, allow_download)
     model = load_causal_lm(init_model, device, allow_download)
     ft = recipe["finetune"]
+    # generation 0 is shared by setups with one recipe, so its seed must not name a setup
+    seed_parts = ("gen0",) if generation == 0 else (recipe["setup"], generation)
     stats = finetune_causal_lm(
         model, tokenizer, [article_text(r) for r in rows],
         epochs=ft["epochs"], lr=ft["lr"], batch_size=ft["batch_size"], weight_decay=ft["weight_decay"],
-        max_length=ft["max_length"], seed=stable_seed(seed, *(("gen0",) if generation == 0 else (recipe["setup"], generation)), "finetune"), device=device,
+        max_length=ft["max_length"], seed=stable_seed(seed, *seed_parts, "finetune"), device=device,
     )
-    with atomic_path(out_dir) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        info = {"setup": recipe["setup"], "generation": generation, "init": init_model, "recipe": recipe,
-                "composition": counts, "training_ids": [r["id"] for r in rows], "stats": stats}
-        (Path(tmp) / "training.json").write_text(json.dumps(info, indent=2))
+    info = {"setup": recipe["setup"], "generation": generation, "init": init_model, "recipe": recipe,
+            "composition": counts, "training_ids": [r["id"] for r in rows], "stats": stats}
+    save_model(model, tokenizer, out_dir, {"training.json": json.dumps(info, indent=2)})
     return info
 
 

@@ -105,3 +105,17 @@ def load_causal_lm(ref: str, device: str = "cpu", allow_download=False):
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id
     return model.to(device)
+
+
+def save_model(model, tokenizer, out_dir, extra_files: dict[str, str] | None = None) -> None:
+    """save_pretrained (plus any extra text files) into a temp dir renamed onto out_dir.
+
+    A killed job leaves nothing that looks like a finished model.
+    """
+    from .io import atomic_path
+
+    with atomic_path(out_dir) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        for name, text in (extra_files or {}).items():
+            (Path(tmp) / name).write_text(text)

@@ -21,10 +21,14 @@ its columns are named ``l{l}_u{j}``.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy import stats as scipy_stats
+
+if TYPE_CHECKING:  # torch is imported where it is used, so the statistics load without it
+    import torch
 
 RELATIONS = ("weight_bias", "weight_quality", "activation_bias", "activation_quality")
 WEIGHT_SUMMARIES = ("l2", "l1", "mean_abs", "max_abs")

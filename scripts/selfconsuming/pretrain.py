@@ -12,7 +12,7 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
 
 from .finetune import finetune_causal_lm
 from .text import article_text
-from .io import atomic_path
+from .models import save_model
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +36,6 @@ def build_gpt2(tokenizer, n_layer: int, n_embd: int, n_head: int, n_positions: i
         bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.eos_token_id,
     )
     return GPT2LMHeadModel(config)
-
-
-def save_model(model, tokenizer, out_dir) -> None:
-    """save_pretrained into a temp dir renamed onto out_dir, so a killed job leaves nothing that looks done."""
-    with atomic_path(out_dir) as tmp:
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
 
 
 def pretrain_world_gpt2(articles: list[dict], out_dir, *, vocab_size: int, n_layer: int, n_embd: int, n_head: int,

@@ -5,7 +5,6 @@ import logging
 import os
 
 
-
 @contextlib.contextmanager
 def rule_logging(smk):
     """Redirect stdout/stderr into snakemake.log[0] and configure logging for the job."""

@@ -32,8 +32,9 @@ def mean_with_ci(values, alpha: float = 0.05) -> tuple[float, float, float]:
     return (m, m - half, m + half)
 
 
-def _put(row: dict, name: str, triple) -> None:
-    row[name], row[f"{name}_lo"], row[f"{name}_hi"] = triple
+def _put(row: dict, name: str, triple, mean_suffix: str = "") -> None:
+    """Store (value, lo, hi) as name<mean_suffix>, name_lo, name_hi."""
+    row[f"{name}{mean_suffix}"], row[f"{name}_lo"], row[f"{name}_hi"] = triple
 
 
 def summarise_scores(scores: pd.DataFrame, diversity: dict) -> dict:
@@ -45,15 +46,10 @@ def summarise_scores(scores: pd.DataFrame, diversity: dict) -> dict:
             _put(row, f"oracle_share_{leaning}", share_with_ci(scores["oracle_label"], leaning))
         else:
             _put(row, f"oracle_share_{leaning}", (np.nan,) * 3)
-    if "oracle_valid_share" in scores and scores["oracle_valid_share"].notna().any():
-        m, lo, hi = mean_with_ci(scores["oracle_valid_share"])
-    else:
-        m = lo = hi = np.nan
-    row["oracle_valid_mean"], row["oracle_valid_lo"], row["oracle_valid_hi"] = m, lo, hi
-    m, lo, hi = mean_with_ci(scores["tqi"])
-    row["tqi_mean"], row["tqi_lo"], row["tqi_hi"] = m, lo, hi
-    m, lo, hi = mean_with_ci(scores["ppl"])
-    row["ppl_mean"], row["ppl_lo"], row["ppl_hi"] = m, lo, hi
+    valid = scores["oracle_valid_share"] if "oracle_valid_share" in scores else []
+    _put(row, "oracle_valid", mean_with_ci(valid), "_mean")
+    _put(row, "tqi", mean_with_ci(scores["tqi"]), "_mean")
+    _put(row, "ppl", mean_with_ci(scores["ppl"]), "_mean")
     row["ppl_median"] = float(np.nanmedian(scores["ppl"])) if len(scores) else np.nan
     for key in ("unique_1", "unique_2", "unique_3", "distinct_1", "distinct_2", "distinct_3",
                 "self_bleu_diversity", "semantic_diversity", "syntactic_diversity"):

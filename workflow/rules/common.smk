@@ -1,17 +1,15 @@
 # Helpers shared by the rules: paths, recipes, resources. No rule lives here.
 
-import json
 import shutil
-import sys
 from pathlib import Path
 
 from selfconsuming.recipes import gen0_key, setup_recipe, synthetic_generations_for
+from selfconsuming.theory import SIMULATIONS
 
 RESULTS = f"results/{config['run']}"
 SETUPS = list(config["setups"])
 GENERATIONS = list(range(config["generations"] + 1))
 RECIPES = {s: setup_recipe(config, s) for s in SETUPS}
-SIMULATIONS = ["weighted_mle", "softmax_collapse", "regression_accumulate", "gaussian_refit"]
 WORLD = config["data"]["source"] == "world"
 # The base model's own continuations use plain greedy decoding with the synthesis defaults.
 BASE_RECIPE = setup_recipe({**config, "setups": {"base": {"decoding": "greedy"}}}, "base")
@@ -58,13 +56,6 @@ CPU = cpu_resources()
 
 # ---- models ---------------------------------------------------------------
 
-def base_model_ref():
-    """The base model: pretrained by the workflow (world-gpt2) or a reference from the config."""
-    if config["model"]["base"] == "world-gpt2":
-        return f"{RESULTS}/models/base"
-    return config["model"]["base"]
-
-
 def base_model_input():
     return [f"{RESULTS}/models/base"] if config["model"]["base"] == "world-gpt2" else []
 
@@ -104,13 +95,6 @@ def finetune_init_input(wildcards):
     if recipe["finetune"]["init"] == "previous":
         return model_dir(wildcards.setup, int(wildcards.g) - 1)
     return base_model_input()
-
-
-def finetune_init_ref(wildcards):
-    recipe = RECIPES[wildcards.setup]
-    if recipe["finetune"]["init"] == "previous":
-        return model_dir(wildcards.setup, int(wildcards.g) - 1)
-    return base_model_ref()
 
 
 def training_synthetic_inputs(wildcards):

@@ -12,7 +12,7 @@ rule finetune_gen0:
         code=package_code("loop", "finetune", "training_data", "recipes", "models"),
     params:
         recipe=gen0_recipe_param,
-        base=ref_from_input("base", config["model"]["base"]),
+        init=ref_from_input("base", config["model"]["base"]),
         seed=config["seed"],
     log:
         logged("finetune/_shared/gen0-{key}"),
@@ -59,7 +59,7 @@ rule finetune:
         code=package_code("loop", "finetune", "training_data", "recipes", "models"),
     params:
         recipe=setup_recipe_param,
-        init=finetune_init_ref,
+        init=ref_from_input("init", config["model"]["base"]),
         seed=config["seed"],
     log:
         logged("finetune/{setup}/gen{g}"),
