@@ -37,7 +37,10 @@ def plot_leaning_mix(table: pd.DataFrame, out_png) -> None:
         err = np.vstack([part["share"] - part["lo"], part["hi"] - part["share"]])
         ax.bar(x + (k - 1) * width, part["share"], width, yerr=err, capsize=3, label=leaning,
                color=LEANING_COLOURS[leaning])
-    ax.set_xticks(x, corpora)
+    scored = table.drop_duplicates("corpus").set_index("corpus").loc[corpora]
+    # the oracle labels only articles with a parseable sentence: show how many that is
+    ax.set_xticks(x, [f"{c}\n({s} of {n} articles scored)" for c, s, n in
+                      zip(corpora, scored["n_scored"], scored["n_articles"])])
     ax.set_ylabel("share of articles (oracle label)")
     ax.set_ylim(0, 1)
     ax.set_title("Leaning mix in the world (95% CIs)")
