@@ -1,4 +1,6 @@
-from selfconsuming.diversity import diversity_metrics
+import pandas as pd
+
+from selfconsuming.diversity import diversity_metrics, load_sentence_encoder, load_spacy, resolve_params
 from selfconsuming.io import read_jsonl, write_json, write_table
 from selfconsuming.models import load_causal_lm, load_tokenizer
 from selfconsuming.quality import load_gibberish_detector
@@ -8,15 +10,23 @@ from selfconsuming.scoring import quality_table
 with rule_logging(snakemake) as log:
     device = job_device(snakemake)
     q = snakemake.params.quality
-    articles = read_jsonl(snakemake.input.corpus)
     detector = load_gibberish_detector(snakemake.params.detector, q["label_map"], device=device)
     lm = load_causal_lm(snakemake.params.lm, device, snakemake.config["allow_download"])
     tokenizer = load_tokenizer(snakemake.params.lm, snakemake.config["allow_download"])
-    table = quality_table(
-        articles, detector, lm, tokenizer, scoring=q["scoring"], ppl_stride=q["perplexity_stride"],
-        ppl_batch_size=q["perplexity_batch_size"], device=device, with_oracle=snakemake.params.world,
-    )
-    diversity = diversity_metrics([a["text"] for a in articles], seed=snakemake.params.seed, params=q["diversity"])
-    log.info("mean tqi %.3f, mean ppl %.2f, diversity %s", table["tqi"].mean(), table["ppl"].mean(), diversity)
-    write_table(table, snakemake.output.scores)
+    diversity_params = resolve_params(q["diversity"])
+    encoder = load_sentence_encoder(diversity_params["encoder"], diversity_params["device"])
+    nlp = load_spacy(diversity_params["spacy_model"])
+    tables, diversity = [], {}
+    for corpus, path in zip(snakemake.params.corpora, snakemake.input.corpora):
+        articles = read_jsonl(path)
+        table = quality_table(
+            articles, detector, lm, tokenizer, scoring=q["scoring"], ppl_stride=q["perplexity_stride"],
+            ppl_batch_size=q["perplexity_batch_size"], device=device, with_oracle=snakemake.params.world,
+        )
+        diversity[corpus] = diversity_metrics([a["text"] for a in articles], seed=snakemake.params.seed,
+                                              params=diversity_params, encoder=encoder, nlp=nlp)
+        log.info("%s: mean tqi %.3f, mean ppl %.2f, diversity %s", corpus, table["tqi"].mean(),
+                 table["ppl"].mean(), diversity[corpus])
+        tables.append(table.assign(corpus=corpus))
+    write_table(pd.concat(tables, ignore_index=True), snakemake.output.scores)
     write_json(diversity, snakemake.output.diversity)

@@ -33,6 +33,15 @@ def _check_model_reference(key: str, ref: str, special=()) -> None:
         raise ConfigError(key, str(err)) from None
 
 
+def check_decoding(key: str, recipe: dict) -> None:
+    """Decoding options must belong to the recipe's decoding."""
+    decoding = recipe.get("decoding", "greedy")
+    if decoding != "beam" and "num_beams" in recipe:
+        raise ConfigError(f"{key}.num_beams", f"only applies to beam decoding, not {decoding!r}")
+    if decoding != "nucleus" and ("top_p" in recipe or "temperature" in recipe):
+        raise ConfigError(f"{key}.top_p", f"top_p/temperature only apply to nucleus decoding, not {decoding!r}")
+
+
 def check_setups(setups: dict) -> None:
     seen: dict[str, str] = {}
     for name, recipe in setups.items():
@@ -42,11 +51,7 @@ def check_setups(setups: dict) -> None:
         seen[norm] = name
         if norm in {"human", "base", "_shared"}:
             raise ConfigError(f"setups.{name}", "is reserved for reference rows")
-        decoding = recipe.get("decoding", "greedy")
-        if decoding != "beam" and "num_beams" in recipe:
-            raise ConfigError(f"setups.{name}.num_beams", f"only applies to beam decoding, not {decoding!r}")
-        if decoding != "nucleus" and ("top_p" in recipe or "temperature" in recipe):
-            raise ConfigError(f"setups.{name}.top_p", f"top_p/temperature only apply to nucleus decoding, not {decoding!r}")
+        check_decoding(f"setups.{name}", recipe)
         if recipe.get("accumulate") and recipe.get("window"):
             raise ConfigError(f"setups.{name}.window", "accumulate already uses every synthetic corpus; drop window")
 
@@ -74,6 +79,7 @@ def check_config(config: dict) -> None:
     check_setups(config["setups"])
     check_data(config["data"])
     _check_model_reference("model.base", config["model"]["base"], special=("world-gpt2",))
+    check_decoding("model.base_continuations", config["model"]["base_continuations"])
     if config["model"]["base"] == "world-gpt2":
         if config["data"]["source"] != "world":
             raise ConfigError("model.base", "world-gpt2 is pretrained on the world; use it with data.source: world")

@@ -55,3 +55,11 @@ def write_table(df, path):
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, index=False)
+
+
+def write_arrays(arrays: dict, path):
+    """Write named numpy arrays to one .npz file, atomically."""
+    import numpy as np
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)

@@ -11,15 +11,15 @@ SETUPS = list(config["setups"])
 GENERATIONS = list(range(config["generations"] + 1))
 RECIPES = {s: setup_recipe(config, s) for s in SETUPS}
 WORLD = config["data"]["source"] == "world"
-# The base model's own continuations use plain greedy decoding with the synthesis defaults.
-BASE_RECIPE = setup_recipe({**config, "setups": {"base": {"decoding": "greedy"}}}, "base")
+# The base model's own continuations: model.base_continuations decoding, synthesis defaults.
+BASE_RECIPE = setup_recipe({**config, "setups": {"base": config["model"]["base_continuations"]}}, "base")
 
 
 wildcard_constraints:
     setup="|".join(SETUPS),
     g=r"\d+",
     key=r"[0-9a-f]{10}",
-    corpus=r"human|base|(" + "|".join(SETUPS) + r")/gen\d+",
+    group=r"human|base|" + "|".join(SETUPS),
 
 
 def logged(name):
@@ -81,10 +81,6 @@ def shared_gen0_input(wildcards):
     return shared_gen0_dir(wildcards.setup)
 
 
-def setup_model_input(wildcards):
-    return model_dir(wildcards.setup, wildcards.g)
-
-
 def model_dir(setup, g):
     return f"{RESULTS}/models/{setup}/gen{int(g)}"
 
@@ -108,21 +104,50 @@ def training_synthetic_inputs(wildcards):
 
 # ---- corpora and scores ----------------------------------------------------
 
-def corpus_jsonl(wildcards):
+def corpus_jsonl(corpus):
     """The article file behind a scored corpus name: human, base or <setup>/gen<g>."""
-    if wildcards.corpus == "human":
+    if corpus == "human":
         return f"{RESULTS}/data/human.jsonl"
-    if wildcards.corpus == "base":
+    if corpus == "base":
         return f"{RESULTS}/synthetic/base.jsonl"
-    return f"{RESULTS}/synthetic/{wildcards.corpus}.jsonl"
+    return f"{RESULTS}/synthetic/{corpus}.jsonl"
+
+
+def setup_corpora(setup):
+    return [f"{setup}/gen{g}" for g in GENERATIONS]
 
 
 def model_corpora():
-    return [f"{s}/gen{g}" for s in SETUPS for g in GENERATIONS]
+    return [c for s in SETUPS for c in setup_corpora(s)]
+
+
+# Scoring jobs take a group of corpora (the human corpus, the base model's continuations,
+# or every generation of one setup) so the scorers are loaded once per group, not per model.
+SCORE_GROUPS = ["human", "base"] + SETUPS
+
+
+def group_corpora(group):
+    return setup_corpora(group) if group in SETUPS else [group]
+
+
+def group_corpora_param(wildcards):
+    return group_corpora(wildcards.group)
+
+
+def group_corpus_inputs(wildcards):
+    return [corpus_jsonl(c) for c in group_corpora(wildcards.group)]
+
+
+def setup_model_input(wildcards):
+    return model_dir(wildcards.setup, wildcards.g)
+
+
+def setup_model_inputs(wildcards):
+    return [model_dir(wildcards.setup, g) for g in GENERATIONS]
 
 
 def scored_corpora():
-    return ["human", "base"] + model_corpora()
+    return [c for group in SCORE_GROUPS for c in group_corpora(group)]
 
 
 def classifier_input():

@@ -102,7 +102,7 @@ rule synthesize:
 
 
 rule synthesize_base:
-    # The base model's own continuations of the human corpus (greedy): its pre-existing leaning.
+    # The base model's own continuations of the human corpus (model.base_continuations): its pre-existing leaning.
     output:
         f"{RESULTS}/synthetic/base.jsonl",
     input:

@@ -2,19 +2,20 @@
 
 
 rule neuron_activations:
+    # One job per setup: every generation's model, one array per generation.
     output:
-        f"{RESULTS}/neurons/parts/{{setup}}/gen{{g}}.activations.npy",
+        f"{RESULTS}/neurons/parts/{{setup}}.activations.npz",
     input:
-        model=setup_model_input,
+        models=setup_model_inputs,
         human=f"{RESULTS}/data/human.jsonl",
         code=package_code("neurons", "models", "training_data", "synthesis"),
     params:
         recipe=setup_recipe_param,
         neurons=config["neurons"],
     log:
-        logged("neuron_activations/{setup}/gen{g}"),
+        logged("neuron_activations/{setup}"),
     benchmark:
-        benchmarked("neuron_activations/{setup}/gen{g}")
+        benchmarked("neuron_activations/{setup}")
     threads: GPU["threads"]
     resources:
         mem_mb=GPU["mem_mb"],
@@ -28,16 +29,16 @@ rule neuron_activations:
 
 rule neuron_weights:
     output:
-        f"{RESULTS}/neurons/parts/{{setup}}/gen{{g}}.weights.npy",
+        f"{RESULTS}/neurons/parts/{{setup}}.weights.npz",
     input:
-        model=setup_model_input,
+        models=setup_model_inputs,
         code=package_code("neurons", "models"),
     params:
         summary=config["neurons"]["weight_summary"],
     log:
-        logged("neuron_weights/{setup}/gen{g}"),
+        logged("neuron_weights/{setup}"),
     benchmark:
-        benchmarked("neuron_weights/{setup}/gen{g}")
+        benchmarked("neuron_weights/{setup}")
     threads: 1
     resources:
         mem_mb=CPU["mem_mb"],
@@ -53,12 +54,13 @@ rule neuron_tables:
         activations=f"{RESULTS}/neurons/activations.parquet",
         weights=f"{RESULTS}/neurons/weights.parquet",
     input:
-        activations=[f"{RESULTS}/neurons/parts/{c}.activations.npy" for c in model_corpora()],
-        weights=[f"{RESULTS}/neurons/parts/{c}.weights.npy" for c in model_corpora()],
+        activations=[f"{RESULTS}/neurons/parts/{s}.activations.npz" for s in SETUPS],
+        weights=[f"{RESULTS}/neurons/parts/{s}.weights.npz" for s in SETUPS],
         model=model_dir(SETUPS[0], 0),
         code=package_code("neurons"),
     params:
-        corpora=model_corpora(),
+        setups=SETUPS,
+        generations=GENERATIONS,
     log:
         logged("neuron_tables"),
     benchmark:

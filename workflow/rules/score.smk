@@ -1,5 +1,7 @@
 # Scores per corpus (the human corpus, the base model's continuations, every model's
 # synthetic corpus): leaning, text quality, perplexity, diversity; then the summary.
+# A scoring job handles one group of corpora (see SCORE_GROUPS) and writes one row per
+# article with its corpus, so each scorer is loaded once per setup rather than per model.
 
 
 rule train_detector:
@@ -27,18 +29,19 @@ rule train_detector:
 
 rule score_bias:
     output:
-        f"{RESULTS}/scores/parts/{{corpus}}.bias.parquet",
+        f"{RESULTS}/scores/parts/{{group}}.bias.parquet",
     input:
-        corpus=corpus_jsonl,
+        corpora=group_corpus_inputs,
         classifier=classifier_input(),
         code=package_code("scoring", "classifier", "models"),
     params:
         classifier=ref_from_input("classifier", config["classifier"]["ready"]),
         label_map=config["classifier"]["label_map"],
+        corpora=group_corpora_param,
     log:
-        logged("score_bias/{corpus}"),
+        logged("score_bias/{group}"),
     benchmark:
-        benchmarked("score_bias/{corpus}")
+        benchmarked("score_bias/{group}")
     threads: 1
     resources:
         mem_mb=CPU["mem_mb"],
@@ -51,10 +54,10 @@ rule score_bias:
 
 rule score_quality:
     output:
-        scores=f"{RESULTS}/scores/parts/{{corpus}}.quality.parquet",
-        diversity=f"{RESULTS}/scores/parts/{{corpus}}.diversity.json",
+        scores=f"{RESULTS}/scores/parts/{{group}}.quality.parquet",
+        diversity=f"{RESULTS}/scores/parts/{{group}}.diversity.json",
     input:
-        corpus=corpus_jsonl,
+        corpora=group_corpus_inputs,
         detector=detector_input(),
         lm=perplexity_model_input(),
         code=package_code("scoring", "quality", "diversity", "world", "models"),
@@ -64,10 +67,11 @@ rule score_quality:
         lm=ref_from_input("lm", perplexity_model_reference()),
         world=WORLD,
         seed=config["seed"],
+        corpora=group_corpora_param,
     log:
-        logged("score_quality/{corpus}"),
+        logged("score_quality/{group}"),
     benchmark:
-        benchmarked("score_quality/{corpus}")
+        benchmarked("score_quality/{group}")
     threads: GPU["threads"]
     resources:
         mem_mb=GPU["mem_mb"],
@@ -84,9 +88,9 @@ rule summarize:
         summary=report(f"{RESULTS}/metrics/summary.csv", caption="../report/summary.rst", category="Summary"),
         scores=[f"{RESULTS}/scores/{c}.parquet" for c in scored_corpora()],
     input:
-        bias=[f"{RESULTS}/scores/parts/{c}.bias.parquet" for c in scored_corpora()],
-        quality=[f"{RESULTS}/scores/parts/{c}.quality.parquet" for c in scored_corpora()],
-        diversity=[f"{RESULTS}/scores/parts/{c}.diversity.json" for c in scored_corpora()],
+        bias=[f"{RESULTS}/scores/parts/{g}.bias.parquet" for g in SCORE_GROUPS],
+        quality=[f"{RESULTS}/scores/parts/{g}.quality.parquet" for g in SCORE_GROUPS],
+        diversity=[f"{RESULTS}/scores/parts/{g}.diversity.json" for g in SCORE_GROUPS],
         code=package_code("summary"),
     params:
         corpora=scored_corpora(),
