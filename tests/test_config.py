@@ -31,6 +31,7 @@ def test_defaults_are_filled_in():
     config = validated_config({"setups": {"only": {"decoding": "greedy"}}})
     assert config["generations"] == 10 and config["synthesis"]["block_tokens"] == 64
     assert config["model"]["base"] == "world-gpt2"
+    assert config["model"]["base_continuations"] == {"decoding": "nucleus", "top_p": 0.9, "samples": 5}
 
 
 BAD = {
@@ -61,6 +62,12 @@ BAD = {
     "unknown simulation parameter": (lambda c: c.update(theory={"weighted_mle": {"replicate": 3}}),
                                      "theory.weighted_mle"),
     "unknown bias metric": (lambda c: c["neurons"].update(bias_metric="share_far_right"), "neurons.bias_metric"),
+    "top_p on greedy base continuations": (lambda c: c["model"].update(base_continuations={"decoding": "greedy",
+                                                                                            "top_p": 0.9}),
+                                           "model.base_continuations.top_p"),
+    "several greedy base continuations": (lambda c: c["model"].update(base_continuations={"decoding": "greedy",
+                                                                                           "samples": 3}),
+                                          "model.base_continuations.samples"),
 }
 
 

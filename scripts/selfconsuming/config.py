@@ -79,7 +79,10 @@ def check_config(config: dict) -> None:
     check_setups(config["setups"])
     check_data(config["data"])
     _check_model_reference("model.base", config["model"]["base"], special=("world-gpt2",))
-    check_decoding("model.base_continuations", config["model"]["base_continuations"])
+    base_continuations = config["model"]["base_continuations"]
+    check_decoding("model.base_continuations", base_continuations)
+    if base_continuations.get("samples", 1) > 1 and base_continuations.get("decoding", "greedy") != "nucleus":
+        raise ConfigError("model.base_continuations.samples", "several samples per article need nucleus decoding")
     if config["model"]["base"] == "world-gpt2":
         if config["data"]["source"] != "world":
             raise ConfigError("model.base", "world-gpt2 is pretrained on the world; use it with data.source: world")

@@ -108,9 +108,10 @@ rule synthesize_base:
     input:
         base=base_model_input(),
         human=f"{RESULTS}/data/human.jsonl",
-        code=package_code("loop", "synthesis", "models"),
+        code=package_code("synthesis", "recipes", "models"),
     params:
         recipe=BASE_RECIPE,
+        samples=config["model"]["base_continuations"].get("samples", 1),
         model=ref_from_input("base", config["model"]["base"]),
         seed=config["seed"],
     log:
@@ -125,4 +126,4 @@ rule synthesize_base:
     conda:
         "../../envs/lm.yaml"
     script:
-        "../../scripts/synthesize.py"
+        "../../scripts/synthesize_base.py"
