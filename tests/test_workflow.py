@@ -39,6 +39,9 @@ def test_every_output_of_the_contract_exists(tiny_run):
             assert len(rows) == 9 and all(r["text"] for r in rows)
             scores = pd.read_parquet(res / f"scores/{s}/gen{g}.parquet")
             assert {"p_left", "p_center", "p_right", "label", "tqi", "ppl", "oracle_valid_share"} <= set(scores.columns)
+    base = [json.loads(l) for l in open(res / "synthetic/base.jsonl")]
+    assert len(base) == 2 * 9 and len({r["id"] for r in base}) == 18  # two samples per human article
+    assert len(pd.read_parquet(res / "scores/base.parquet")) == 18
     assert len(pd.read_parquet(res / "neurons/activations.parquet")) == len(setups) * 2
     assert {"relation", "layer", "unit", "r", "p", "significant"} <= set(pd.read_csv(res / "neurons/stats.csv").columns)
     assert pd.read_csv(res / "classifier/metrics.csv")["chosen"].sum() == 1

@@ -27,7 +27,7 @@ def tiny_config(base_model: str, run: str = "tiny") -> dict:
         "generations": 1,
         "device": "cpu",
         "seed": 3,
-        "model": {"base": base_model},
+        "model": {"base": base_model, "base_continuations": {"decoding": "nucleus", "top_p": 0.9, "samples": 2}},
         "data": {"source": "world", "per_label": 3, "classifier_per_label": 20},
         "setups": {
             "deterministic": {"decoding": "greedy"},

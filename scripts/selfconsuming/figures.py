@@ -62,7 +62,7 @@ DIVERSITY_METRICS = {
 }
 METRIC_LABELS = {
     "tqi": "Text quality index (0-3, 3 = clean)",
-    "ppl": "Perplexity under the reference LM (lower = more fluent)",
+    "ppl": "Perplexity (reference LM; lower = more fluent)",
     "oracle_valid": "Sentences the oracle parses (share)",
 }
 
