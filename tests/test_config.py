@@ -23,8 +23,19 @@ def test_shipped_configs_are_valid():
     config = validated_config(DEFAULT)
     assert config["finetune"]["max_length"] == 512
     paper = yaml.safe_load(open(REPO / "config/paper.yaml"))
-    paper["data"]["path"] = str(REPO / "tests/fixtures/webis_data_public.csv")  # the corpus is not shipped
-    assert validated_config(paper)["data"]["per_label"] == 506
+    assert paper["data"]["per_label"] == 506
+    # the corpus is not shipped: validate against the fixture, which has 2 articles per leaning
+    paper["data"].update(path=str(REPO / "tests/fixtures/webis_data_public.csv"), per_label=2)
+    assert validated_config(paper)["data"]["source"] == "webis"
+
+
+def test_a_corpus_too_small_for_per_label_fails_at_validation():
+    paper = yaml.safe_load(open(REPO / "config/paper.yaml"))
+    paper["data"]["path"] = str(REPO / "tests/fixtures/webis_data_public.csv")
+    with pytest.raises(ConfigError) as err:
+        validated_config(paper)  # 506 per leaning requested, 2 in the file
+    assert err.value.key == "data.per_label"
+    assert "506" in str(err.value) and "'left': 2" in str(err.value)
 
 
 def test_defaults_are_filled_in():

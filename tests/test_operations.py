@@ -101,7 +101,7 @@ def test_gpu_claims_are_exclusive(tmp_path, monkeypatch):
 
 def test_slurm_profile_requests_gpus_through_the_plugin_resources(tmp_path):
     paper = yaml.safe_load(open(REPO / "config/paper.yaml"))
-    paper["data"]["path"] = str(REPO / "tests/fixtures/webis_data_public.csv")
+    paper["data"].update(path=str(REPO / "tests/fixtures/webis_data_public.csv"), per_label=2)  # a tiny fixture
     configfile = write_config(paper, tmp_path / "paper.yaml")
     cmd = SNAKEMAKE + ["--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile",
                        configfile, "--profile", str(REPO / "profiles/slurm"), "-n"]

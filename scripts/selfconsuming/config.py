@@ -72,6 +72,24 @@ def check_data(data: dict) -> None:
         raise ConfigError("data.path", f"data.source {source!r} reads a file or folder; set data.path")
     if not os.path.exists(path):
         raise ConfigError("data.path", f"{path!r} does not exist")
+    check_per_label(data)
+
+
+def check_per_label(data: dict) -> None:
+    """The corpus at data.path must hold data.per_label articles of every leaning."""
+    from . import LEANINGS
+    from .corpora import load_corpus
+    from .prepare import corpus_options
+
+    try:
+        articles, _ = load_corpus(data["source"], data["path"], **corpus_options(data))
+    except (OSError, ValueError) as err:
+        raise ConfigError("data.path", f"cannot read {data['path']!r} as {data['source']}: {err}") from None
+    counts = {l: sum(a["label"] == l for a in articles) for l in LEANINGS}
+    short = {l: n for l, n in counts.items() if n < data["per_label"]}
+    if short:
+        raise ConfigError("data.per_label", f"{data['per_label']} articles per leaning requested but "
+                                            f"{data['path']!r} has only {short}")
 
 
 def check_config(config: dict) -> None:
