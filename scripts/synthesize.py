@@ -6,8 +6,9 @@ with rule_logging(snakemake) as log:
     recipe = snakemake.params.recipe
     generation = snakemake.wildcards.get("g", "base")
     model = snakemake.params.get("model") or snakemake.input.model
+    samples = snakemake.params.get("samples") or 1
     n = synthesize_generation(
         recipe, model, snakemake.input.human, snakemake.output[0], (recipe["setup"], generation, "synthesis"),
-        seed=snakemake.params.seed, device=device, allow_download=snakemake.config["allow_download"],
+        seed=snakemake.params.seed, device=device, allow_download=snakemake.config["allow_download"], samples=samples,
     )
-    log.info("wrote %d synthetic articles", n)
+    log.info("wrote %d synthetic articles (%d per human article)", n, samples)

@@ -40,16 +40,24 @@ def train_generation(recipe: dict, generation: int, init_model: str, human_path:
 
 
 def synthesize_generation(recipe: dict, model_ref: str, human_path: str, out_path: str, seed_parts: tuple,
-                          seed: int, device: str = "cpu", allow_download: bool = False) -> int:
-    """Continue the setup's human articles with the model; write one synthetic article per human one."""
+                          seed: int, device: str = "cpu", allow_download: bool = False, samples: int = 1) -> int:
+    """Continue the setup's human articles with the model; write one synthetic article per human one.
+
+    With `samples` > 1 (sampled decoding) each article is continued that many times, each
+    pass with its own seed (the first keeps the single-sample seed) and ids `<id>~<k>`.
+    """
     articles = starting_corpus(read_jsonl(human_path), recipe)
     tokenizer = load_tokenizer(model_ref, allow_download)
     model = load_causal_lm(model_ref, device, allow_download)
     syn = recipe["synthesis"]
-    rows = synthesize_articles(
-        model, tokenizer, articles, decoding=recipe["decoding"], block_tokens=syn["block_tokens"],
-        new_tokens=syn["new_tokens"], batch_size=syn["batch_size"], num_beams=syn["num_beams"],
-        top_p=syn["top_p"], temperature=syn["temperature"], seed=stable_seed(seed, *seed_parts), device=device,
-    )
+    rows = []
+    for k in range(samples):
+        part = synthesize_articles(
+            model, tokenizer, articles, decoding=recipe["decoding"], block_tokens=syn["block_tokens"],
+            new_tokens=syn["new_tokens"], batch_size=syn["batch_size"], num_beams=syn["num_beams"],
+            top_p=syn["top_p"], temperature=syn["temperature"],
+            seed=stable_seed(seed, *seed_parts, *([k] if k else [])), device=device,
+        )
+        rows += [{**r, "id": f"{r['id']}~{k}"} for r in part] if samples > 1 else part
     write_jsonl(rows, out_path)
     return len(rows)

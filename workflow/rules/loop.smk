@@ -108,7 +108,7 @@ rule synthesize_base:
     input:
         base=base_model_input(),
         human=f"{RESULTS}/data/human.jsonl",
-        code=package_code("synthesis", "recipes", "models"),
+        code=package_code("loop", "synthesis", "recipes", "models"),
     params:
         recipe=BASE_RECIPE,
         samples=config["model"]["base_continuations"].get("samples", 1),
@@ -126,4 +126,4 @@ rule synthesize_base:
     conda:
         "../../envs/lm.yaml"
     script:
-        "../../scripts/synthesize_base.py"
+        "../../scripts/synthesize.py"
