@@ -9,13 +9,16 @@ with rule_logging(snakemake) as log:
     device = job_device(snakemake)
     p = snakemake.params.neurons
     recipe = snakemake.params.recipe
+    models = list(snakemake.input.models)
+    # Every generation of a setup is fine-tuned from one base and saved with its tokenizer,
+    # so the prompt blocks (the ones synthesis continues) are cut once for all of them.
+    tokenizer = load_tokenizer(models[0])
     articles = starting_corpus(read_jsonl(snakemake.input.human), recipe)
+    prompts = corpus_blocks(tokenizer, articles, recipe["synthesis"]["block_tokens"])[0][: p["max_prompts"]]
     values = {}
-    for g, model_path in enumerate(snakemake.input.models):
-        tokenizer = load_tokenizer(model_path)
+    for g, model_path in enumerate(models):
         model = load_causal_lm(model_path, device)
-        prompts = corpus_blocks(tokenizer, articles, recipe["synthesis"]["block_tokens"])[0][: p["max_prompts"]]
         values[f"gen{g}"] = mean_block_activations(model, prompts, tokenizer.pad_token_id,
                                                    batch_size=p["batch_size"], device=device)
-        log.info("generation %d: %d prompts -> %d unit activations", g, len(prompts), len(values[f"gen{g}"]))
+    log.info("%d models x %d prompts -> %d unit activations each", len(values), len(prompts), len(values["gen0"]))
     write_arrays(values, snakemake.output[0])
