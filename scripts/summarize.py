@@ -19,9 +19,11 @@ with rule_logging(snakemake) as log:
         scores = bias[bias["corpus"] == corpus].drop(columns="corpus").merge(
             quality[quality["corpus"] == corpus].drop(columns="corpus"), on="id", validate="one_to_one")
         scores.insert(1, "setup", who["setup"])
-        scores.insert(2, "generation", who["generation"])
+        scores.insert(2, "replicate", who["replicate"])
+        scores.insert(3, "generation", who["generation"])
         write_table(scores, out_path)
-        rows.append({**who, **summarise_scores(scores, diversity[corpus])})
+        decoding = snakemake.params.decodings[corpus]
+        rows.append({**who, "decoding": decoding, **summarise_scores(scores, diversity[corpus])})
     summary = pd.DataFrame(rows)
     log.info("summary of %d corpora", len(summary))
     write_table(summary, snakemake.output.summary)

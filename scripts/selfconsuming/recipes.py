@@ -53,6 +53,43 @@ def stable_seed(base_seed: int, *parts) -> int:
     return zlib.crc32(text.encode()) & 0x7FFFFFFF
 
 
+def replicate_seed(base_seed: int, replicate: int) -> int:
+    """The base seed of one replicate: replicate 0 keeps the config's seed, the others get their own."""
+    return base_seed if replicate == 0 else stable_seed(base_seed, "replicate", replicate)
+
+
+def synthesis_key(recipe: dict) -> tuple:
+    """What decides how a model continues a block: the decoding and its synthesis fields."""
+    return (recipe["decoding"], json.dumps(recipe["synthesis"], sort_keys=True))
+
+
+def base_decodings(recipes: dict[str, dict]) -> dict[str, dict]:
+    """One base-continuation recipe per distinct decoding among the setups, named base-<decoding>.
+
+    Generation 0 of a setup is compared with the base model decoded the same way. Setups
+    of one decoding with different synthesis fields get base-<decoding>-<k> (k = 2, 3, ...).
+    """
+    named: dict[str, dict] = {}
+    seen: dict[tuple, str] = {}
+    for recipe in recipes.values():
+        key = synthesis_key(recipe)
+        if key in seen:
+            continue
+        name = f"base-{recipe['decoding']}"
+        k = 2
+        while name in named:
+            name, k = f"base-{recipe['decoding']}-{k}", k + 1
+        seen[key] = name
+        named[name] = {**recipe, "setup": name, "data": {**recipe["data"], "start_labels": []}}
+    return named
+
+
+def base_decoding_of(recipes: dict[str, dict], setup: str) -> str:
+    """The name of the base-continuation corpus decoded like `setup`."""
+    key = synthesis_key(recipes[setup])
+    return next(name for name, r in base_decodings(recipes).items() if synthesis_key(r) == key)
+
+
 def synthetic_generations_for(recipe: dict, generation: int) -> list[int]:
     """Which earlier synthetic corpora (by generation) train the model of `generation`."""
     if generation == 0:

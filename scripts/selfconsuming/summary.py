@@ -40,9 +40,12 @@ def _put(row: dict, name: str, triple, mean_suffix: str = "") -> None:
 def summarise_scores(scores: pd.DataFrame, diversity: dict) -> dict:
     """One summary row (without setup/generation) from a corpus's per-article scores and diversity."""
     row = {"n_articles": len(scores)}
+    has_oracle = "oracle_label" in scores and scores["oracle_label"].notna().any()
+    # articles the oracle could label (a parseable sentence): the n behind every oracle share
+    row["oracle_n"] = int(scores["oracle_label"].notna().sum()) if "oracle_label" in scores else np.nan
     for leaning in LEANINGS:
         _put(row, f"share_{leaning}", share_with_ci(scores["label"], leaning))
-        if "oracle_label" in scores and scores["oracle_label"].notna().any():
+        if has_oracle:
             _put(row, f"oracle_share_{leaning}", share_with_ci(scores["oracle_label"], leaning))
         else:
             _put(row, f"oracle_share_{leaning}", (np.nan,) * 3)
@@ -58,8 +61,16 @@ def summarise_scores(scores: pd.DataFrame, diversity: dict) -> dict:
 
 
 def corpus_identity(corpus: str) -> dict:
-    """setup, generation and kind of a scored corpus name (human, base or <setup>/gen<g>)."""
-    if corpus in ("human", "base"):
-        return {"setup": corpus, "generation": -1, "kind": corpus}
-    setup, gen = corpus.split("/gen")
-    return {"setup": setup, "generation": int(gen), "kind": "model"}
+    """corpus, setup, replicate, generation and kind of a scored corpus name.
+
+    Names: human, base (the base model's sampled continuations), base-<decoding> (the base
+    model decoded like the setups of that decoding), <setup>/rep<r>/gen<g>. Reference rows
+    have replicate and generation -1.
+    """
+    if corpus == "human" or corpus == "base" or corpus.startswith("base-"):
+        kind = "human" if corpus == "human" else "base"
+        return {"corpus": corpus, "setup": corpus, "replicate": -1, "generation": -1, "kind": kind}
+    setup, rep, gen = corpus.split("/")
+    if not (rep.startswith("rep") and gen.startswith("gen")):
+        raise ValueError(f"corpus name {corpus!r} is not <setup>/rep<r>/gen<g>")
+    return {"corpus": corpus, "setup": setup, "replicate": int(rep[3:]), "generation": int(gen[3:]), "kind": "model"}

@@ -1,5 +1,7 @@
 """What a setup trains on at each generation: the composition rules of DESIGN.md section 3."""
 
+import math
+
 import numpy as np
 
 from .recipes import stable_seed, synthetic_generations_for, uses_all_human
@@ -9,6 +11,11 @@ def starting_corpus(human: list[dict], recipe: dict) -> list[dict]:
     """The human articles a setup starts from (all, or only the labels it names)."""
     labels = recipe["data"]["start_labels"]
     return [a for a in human if not labels or a["label"] in labels]
+
+
+def preserved_count(fraction: float, n_start: int) -> int:
+    """Real articles a preserving setup adds: ceil(fraction x n), so any positive fraction keeps at least one."""
+    return min(n_start, math.ceil(round(fraction * n_start, 9)))
 
 
 def compose_training_corpus(
@@ -37,7 +44,7 @@ def compose_training_corpus(
     rows += pool
     fraction = recipe["data"]["preserve_fraction"]
     if generation > 0 and fraction > 0 and not recipe["data"]["accumulate"]:
-        n_real = int(round(fraction * len(start)))
+        n_real = preserved_count(fraction, len(start))
         rng = np.random.default_rng(stable_seed(seed, recipe["setup"], generation, "preserve"))
         pick = np.sort(rng.choice(len(start), size=n_real, replace=False))
         rows += [{**start[i], "origin": "human"} for i in pick]

@@ -7,7 +7,7 @@ rule train_classifier:
         chosen=directory(f"{RESULTS}/classifier/chosen"),
     input:
         corpus=f"{RESULTS}/data/classifier.jsonl",
-        code=package_code("classifier", "models"),
+        code=code_of("train_classifier.py"),
     params:
         classifier=config["classifier"],
         seed=config["seed"],

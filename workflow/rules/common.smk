@@ -3,23 +3,29 @@
 import shutil
 from pathlib import Path
 
-from selfconsuming.recipes import gen0_key, setup_recipe, synthetic_generations_for
+from selfconsuming.code_deps import script_modules
+from selfconsuming.recipes import base_decodings, gen0_key, replicate_seed, setup_recipe, synthetic_generations_for
 from selfconsuming.theory import SIMULATIONS
 
 RESULTS = f"results/{config['run']}"
 SETUPS = list(config["setups"])
 GENERATIONS = list(range(config["generations"] + 1))
+REPLICATES = list(range(config["replicates"]))
 RECIPES = {s: setup_recipe(config, s) for s in SETUPS}
 WORLD = config["data"]["source"] == "world"
-# The base model's own continuations: model.base_continuations decoding, synthesis defaults.
+# The base model's own continuations: model.base_continuations decoding (sampled; its
+# distribution) and, for like-for-like comparisons with generation 0, each setup's decoding.
 BASE_RECIPE = setup_recipe({**config, "setups": {"base": config["model"]["base_continuations"]}}, "base")
+BASE_DECODINGS = base_decodings(RECIPES)  # {"base-greedy": recipe, ...}
 
 
 wildcard_constraints:
     setup="|".join(SETUPS),
+    rep=r"\d+",
     g=r"\d+",
     key=r"[0-9a-f]{10}",
-    group=r"human|base|" + "|".join(SETUPS),
+    base=r"base(-[a-z0-9-]+)?",
+    group=r"human|base(-[a-z0-9-]+)?|(" + "|".join(SETUPS) + r")/rep\d+",
 
 
 def logged(name):
@@ -55,13 +61,16 @@ CPU = cpu_resources()
 
 
 # ---- models ---------------------------------------------------------------
+# Every setup runs in config["replicates"] independent replicates: models, corpora and
+# scores of replicate r live under <setup>/rep<r>/. The base model, the human corpus and
+# the scorers are shared by all replicates.
 
 def base_model_input():
     return [f"{RESULTS}/models/base"] if config["model"]["base"] == "world-gpt2" else []
 
 
-def shared_gen0_dir(setup):
-    return f"{RESULTS}/models/_shared/gen0-{gen0_key(RECIPES[setup])}"
+def shared_gen0_dir(setup, rep):
+    return f"{RESULTS}/models/_shared/rep{rep}/gen0-{gen0_key(RECIPES[setup])}"
 
 
 def setups_with_gen0_key(key):
@@ -77,57 +86,84 @@ def gen0_recipe_param(wildcards):
     return RECIPES[setups_with_gen0_key(wildcards.key)[0]]
 
 
+def replicate_seed_param(wildcards):
+    """The seed of everything replicate `rep` draws (training order, sampling, preserved articles)."""
+    return replicate_seed(config["seed"], int(wildcards.rep))
+
+
 def shared_gen0_input(wildcards):
-    return shared_gen0_dir(wildcards.setup)
+    return shared_gen0_dir(wildcards.setup, wildcards.rep)
 
 
-def model_dir(setup, g):
-    return f"{RESULTS}/models/{setup}/gen{int(g)}"
+def model_dir(setup, rep, g):
+    return f"{RESULTS}/models/{setup}/rep{rep}/gen{int(g)}"
 
 
 def finetune_init_input(wildcards):
     """The model a generation starts from: the previous generation's, or the base model."""
     recipe = RECIPES[wildcards.setup]
     if recipe["finetune"]["init"] == "previous":
-        return model_dir(wildcards.setup, int(wildcards.g) - 1)
+        return model_dir(wildcards.setup, wildcards.rep, int(wildcards.g) - 1)
     return base_model_input()
+
+
+def synthetic_jsonl(setup, rep, g):
+    return f"{RESULTS}/synthetic/{setup}/rep{rep}/gen{int(g)}.jsonl"
 
 
 def training_synthetic_inputs(wildcards):
     """The synthetic corpora a setup trains on at generation g (window, accumulate)."""
     recipe = RECIPES[wildcards.setup]
     return {
-        f"g{k}": f"{RESULTS}/synthetic/{wildcards.setup}/gen{k}.jsonl"
+        f"g{k}": synthetic_jsonl(wildcards.setup, wildcards.rep, k)
         for k in synthetic_generations_for(recipe, int(wildcards.g))
     }
 
 
+def base_recipe_param(wildcards):
+    """The decoding recipe of one base-continuation corpus: `base` (sampled) or `base-<decoding>`."""
+    return BASE_RECIPE if wildcards.base == "base" else BASE_DECODINGS[wildcards.base]
+
+
+def base_samples_param(wildcards):
+    return config["model"]["base_continuations"]["samples"] if wildcards.base == "base" else 1
+
+
 # ---- corpora and scores ----------------------------------------------------
+# A scored corpus is named human, base, base-<decoding>, or <setup>/rep<r>/gen<g>.
+
+BASE_CORPORA = ["base"] + list(BASE_DECODINGS)
+
 
 def corpus_jsonl(corpus):
-    """The article file behind a scored corpus name: human, base or <setup>/gen<g>."""
+    """The article file behind a scored corpus name."""
     if corpus == "human":
         return f"{RESULTS}/data/human.jsonl"
-    if corpus == "base":
-        return f"{RESULTS}/synthetic/base.jsonl"
     return f"{RESULTS}/synthetic/{corpus}.jsonl"
 
 
-def setup_corpora(setup):
-    return [f"{setup}/gen{g}" for g in GENERATIONS]
+def series_name(setup, rep):
+    return f"{setup}/rep{rep}"
+
+
+SERIES = [series_name(s, r) for s in SETUPS for r in REPLICATES]
+
+
+def series_corpora(series):
+    return [f"{series}/gen{g}" for g in GENERATIONS]
 
 
 def model_corpora():
-    return [c for s in SETUPS for c in setup_corpora(s)]
+    return [c for series in SERIES for c in series_corpora(series)]
 
 
-# Scoring jobs take a group of corpora (the human corpus, the base model's continuations,
-# or every generation of one setup) so the scorers are loaded once per group, not per model.
-SCORE_GROUPS = ["human", "base"] + SETUPS
+# Scoring jobs take a group of corpora (the human corpus, one base corpus, or every
+# generation of one (setup, replicate) series) so the scorers are loaded once per group.
+SCORE_GROUPS = ["human"] + BASE_CORPORA + SERIES
 
 
 def group_corpora(group):
-    return setup_corpora(group) if group in SETUPS else [group]
+    return series_corpora(group) if group in SERIES else [group]
 
 
 def group_corpora_param(wildcards):
@@ -139,15 +175,26 @@ def group_corpus_inputs(wildcards):
 
 
 def setup_model_input(wildcards):
-    return model_dir(wildcards.setup, wildcards.g)
+    return model_dir(wildcards.setup, wildcards.rep, wildcards.g)
 
 
-def setup_model_inputs(wildcards):
-    return [model_dir(wildcards.setup, g) for g in GENERATIONS]
+def series_model_inputs(wildcards):
+    return [model_dir(wildcards.setup, wildcards.rep, g) for g in GENERATIONS]
 
 
 def scored_corpora():
     return [c for group in SCORE_GROUPS for c in group_corpora(group)]
+
+
+def corpus_decoding(corpus):
+    """How a scored corpus was written: the decoding of its setup or base recipe ("human" for the human one)."""
+    if corpus == "human":
+        return "human"
+    if corpus == "base":
+        return BASE_RECIPE["decoding"]
+    if corpus in BASE_DECODINGS:
+        return BASE_DECODINGS[corpus]["decoding"]
+    return RECIPES[corpus.split("/")[0]]["decoding"]
 
 
 def classifier_input():
@@ -170,20 +217,21 @@ def perplexity_model_input():
 
 # ---- package code a rule depends on ---------------------------------------
 
-def package_code(*modules):
-    """Source files of package modules a rule imports, so editing them re-runs the rule."""
-    root = Path(workflow.basedir) / "scripts" / "selfconsuming"
-    files = []
-    for m in modules:
-        path = root / m
-        files += sorted(str(p) for p in path.rglob("*.py")) if path.is_dir() else [str(path.with_suffix(".py"))]
-    return files
+SCRIPTS = Path(workflow.basedir) / "scripts"
+
+
+def code_of(script):
+    """Source files of the package modules in the import closure of a rule's script
+    (computed, not listed), so editing any of them re-runs the rule."""
+    return [str(p) for p in script_modules(SCRIPTS / script, SCRIPTS)]
 
 
 def all_outputs():
     outs = [
         f"{RESULTS}/data/report.json",
         f"{RESULTS}/metrics/summary.csv",
+        f"{RESULTS}/metrics/findings.csv",
+        f"{RESULTS}/metrics/validity.csv",
         f"{RESULTS}/classifier/metrics.csv",
         f"{RESULTS}/neurons/stats.csv",
         f"{RESULTS}/neurons/sets.csv",
@@ -202,7 +250,8 @@ def theory_overrides(wildcards):
 
 def world_mix_corpora(wildcards):
     """Corpora whose oracle leaning mix the world table shows (pretraining only for world-gpt2)."""
-    corpora = {"human": f"{RESULTS}/data/human.jsonl", "base": f"{RESULTS}/synthetic/base.jsonl"}
+    corpora = {"human": f"{RESULTS}/data/human.jsonl"}
+    corpora.update({name: corpus_jsonl(name) for name in BASE_CORPORA})
     if config["model"]["base"] == "world-gpt2":
         corpora["pretrain"] = f"{RESULTS}/data/pretrain.jsonl"
     return corpora

@@ -6,7 +6,7 @@ rule prepare_corpus:
         corpus=f"{RESULTS}/data/human.jsonl",
         report=f"{RESULTS}/data/report.json",
     input:
-        code=package_code("prepare", "corpora", "world"),
+        code=code_of("prepare_corpus.py"),
     params:
         data=config["data"],
         seed=config["seed"],
@@ -28,7 +28,7 @@ rule prepare_classifier_corpus:
     output:
         f"{RESULTS}/data/classifier.jsonl",
     input:
-        code=package_code("prepare", "corpora", "world"),
+        code=code_of("prepare_classifier_corpus.py"),
     params:
         data=config["data"],
         seed=config["seed"],
@@ -50,7 +50,7 @@ rule prepare_pretrain_corpus:
     output:
         f"{RESULTS}/data/pretrain.jsonl",
     input:
-        code=package_code("prepare", "world"),
+        code=code_of("prepare_pretrain_corpus.py"),
     params:
         world_gpt2=config["model"]["world_gpt2"],
         data=config["data"],
@@ -74,7 +74,7 @@ rule pretrain_base:
         directory(f"{RESULTS}/models/base"),
     input:
         corpus=f"{RESULTS}/data/pretrain.jsonl",
-        code=package_code("pretrain", "finetune"),
+        code=code_of("pretrain_base.py"),
     params:
         world_gpt2=config["model"]["world_gpt2"],
         seed=config["seed"],
@@ -99,7 +99,7 @@ rule world_leaning_mix:
         figure=report(f"{RESULTS}/figures/world_leaning_mix.png", caption="../report/world_leaning_mix.rst", category="World"),
     input:
         unpack(world_mix_corpora),
-        code=package_code("world", "summary", "scoring", "world_figures"),
+        code=code_of("world_leaning_mix.py"),
     log:
         logged("world_leaning_mix"),
     benchmark:

@@ -1,23 +1,23 @@
 # The self-consuming loop: fine-tune generation g on its recipe's data, then let it write
-# the synthetic corpus that trains generation g+1.
+# the synthetic corpus that trains generation g+1. Each (setup, replicate) is one series.
 
 
 rule finetune_gen0:
-    # Generation 0 of every setup whose fine-tuning recipe is the same is trained once.
+    # Generation 0 of every setup whose fine-tuning recipe is the same is trained once per replicate.
     output:
-        directory(f"{RESULTS}/models/_shared/gen0-{{key}}"),
+        directory(f"{RESULTS}/models/_shared/rep{{rep}}/gen0-{{key}}"),
     input:
         base=base_model_input(),
         human=f"{RESULTS}/data/human.jsonl",
-        code=package_code("loop", "finetune", "training_data", "recipes", "models"),
+        code=code_of("finetune.py"),
     params:
         recipe=gen0_recipe_param,
         init=ref_from_input("base", config["model"]["base"]),
-        seed=config["seed"],
+        seed=replicate_seed_param,
     log:
-        logged("finetune/_shared/gen0-{key}"),
+        logged("finetune/_shared/rep{rep}/gen0-{key}"),
     benchmark:
-        benchmarked("finetune/_shared/gen0-{key}")
+        benchmarked("finetune/_shared/rep{rep}/gen0-{key}")
     threads: GPU["threads"]
     resources:
         mem_mb=GPU["mem_mb"],
@@ -29,14 +29,18 @@ rule finetune_gen0:
         "../../scripts/finetune.py"
 
 
+localrules:
+    link_shared_gen0,
+
+
 rule link_shared_gen0:
-    # models/<setup>/gen0 points at the shared generation-0 model of its recipe.
+    # models/<setup>/rep<r>/gen0 points at the shared generation-0 model of its recipe.
     output:
-        directory(f"{RESULTS}/models/{{setup}}/gen0"),
+        directory(f"{RESULTS}/models/{{setup}}/rep{{rep}}/gen0"),
     input:
         shared_gen0_input,
     log:
-        logged("finetune/{setup}/gen0"),
+        logged("finetune/{setup}/rep{rep}/gen0"),
     threads: 1
     resources:
         mem_mb=100,
@@ -44,27 +48,27 @@ rule link_shared_gen0:
     conda:
         "../../envs/lm.yaml"
     shell:
-        "ln -sfn ../_shared/$(basename {input}) {output} 2> {log}"
+        "ln -sfn ../../_shared/rep{wildcards.rep}/$(basename {input}) {output} 2> {log}"
 
 
 rule finetune:
     output:
-        directory(f"{RESULTS}/models/{{setup}}/gen{{g}}"),
+        directory(f"{RESULTS}/models/{{setup}}/rep{{rep}}/gen{{g}}"),
     wildcard_constraints:
         g=r"[1-9]\d*",
     input:
         unpack(training_synthetic_inputs),
         init=finetune_init_input,
         human=f"{RESULTS}/data/human.jsonl",
-        code=package_code("loop", "finetune", "training_data", "recipes", "models"),
+        code=code_of("finetune.py"),
     params:
         recipe=setup_recipe_param,
         init=ref_from_input("init", config["model"]["base"]),
-        seed=config["seed"],
+        seed=replicate_seed_param,
     log:
-        logged("finetune/{setup}/gen{g}"),
+        logged("finetune/{setup}/rep{rep}/gen{g}"),
     benchmark:
-        benchmarked("finetune/{setup}/gen{g}")
+        benchmarked("finetune/{setup}/rep{rep}/gen{g}")
     threads: GPU["threads"]
     resources:
         mem_mb=GPU["mem_mb"],
@@ -78,18 +82,18 @@ rule finetune:
 
 rule synthesize:
     output:
-        f"{RESULTS}/synthetic/{{setup}}/gen{{g}}.jsonl",
+        f"{RESULTS}/synthetic/{{setup}}/rep{{rep}}/gen{{g}}.jsonl",
     input:
         model=setup_model_input,
         human=f"{RESULTS}/data/human.jsonl",
-        code=package_code("loop", "synthesis", "training_data", "recipes", "models"),
+        code=code_of("synthesize.py"),
     params:
         recipe=setup_recipe_param,
-        seed=config["seed"],
+        seed=replicate_seed_param,
     log:
-        logged("synthesize/{setup}/gen{g}"),
+        logged("synthesize/{setup}/rep{rep}/gen{g}"),
     benchmark:
-        benchmarked("synthesize/{setup}/gen{g}")
+        benchmarked("synthesize/{setup}/rep{rep}/gen{g}")
     threads: GPU["threads"]
     resources:
         mem_mb=GPU["mem_mb"],
@@ -102,22 +106,23 @@ rule synthesize:
 
 
 rule synthesize_base:
-    # The base model's own continuations of the human corpus (model.base_continuations): its pre-existing leaning.
+    # The base model's own continuations of the human corpus: `base` with model.base_continuations
+    # (sampled: its pre-existing leaning), `base-<decoding>` decoded like the setups of that decoding.
     output:
-        f"{RESULTS}/synthetic/base.jsonl",
+        f"{RESULTS}/synthetic/{{base}}.jsonl",
     input:
         base=base_model_input(),
         human=f"{RESULTS}/data/human.jsonl",
-        code=package_code("loop", "synthesis", "recipes", "models"),
+        code=code_of("synthesize.py"),
     params:
-        recipe=BASE_RECIPE,
-        samples=config["model"]["base_continuations"].get("samples", 1),
+        recipe=base_recipe_param,
+        samples=base_samples_param,
         model=ref_from_input("base", config["model"]["base"]),
         seed=config["seed"],
     log:
-        logged("synthesize/base"),
+        logged("synthesize/{base}"),
     benchmark:
-        benchmarked("synthesize/base")
+        benchmarked("synthesize/{base}")
     threads: GPU["threads"]
     resources:
         mem_mb=GPU["mem_mb"],

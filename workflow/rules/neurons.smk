@@ -2,20 +2,20 @@
 
 
 rule neuron_activations:
-    # One job per setup: every generation's model, one array per generation.
+    # One job per (setup, replicate) series: every generation's model, one array per generation.
     output:
-        f"{RESULTS}/neurons/parts/{{setup}}.activations.npz",
+        f"{RESULTS}/neurons/parts/{{setup}}/rep{{rep}}.activations.npz",
     input:
-        models=setup_model_inputs,
+        models=series_model_inputs,
         human=f"{RESULTS}/data/human.jsonl",
-        code=package_code("neurons", "models", "training_data", "synthesis"),
+        code=code_of("neuron_activations.py"),
     params:
         recipe=setup_recipe_param,
         neurons=config["neurons"],
     log:
-        logged("neuron_activations/{setup}"),
+        logged("neuron_activations/{setup}/rep{rep}"),
     benchmark:
-        benchmarked("neuron_activations/{setup}")
+        benchmarked("neuron_activations/{setup}/rep{rep}")
     threads: GPU["threads"]
     resources:
         mem_mb=GPU["mem_mb"],
@@ -29,16 +29,16 @@ rule neuron_activations:
 
 rule neuron_weights:
     output:
-        f"{RESULTS}/neurons/parts/{{setup}}.weights.npz",
+        f"{RESULTS}/neurons/parts/{{setup}}/rep{{rep}}.weights.npz",
     input:
-        models=setup_model_inputs,
-        code=package_code("neurons", "models"),
+        models=series_model_inputs,
+        code=code_of("neuron_weights.py"),
     params:
         summary=config["neurons"]["weight_summary"],
     log:
-        logged("neuron_weights/{setup}"),
+        logged("neuron_weights/{setup}/rep{rep}"),
     benchmark:
-        benchmarked("neuron_weights/{setup}")
+        benchmarked("neuron_weights/{setup}/rep{rep}")
     threads: 1
     resources:
         mem_mb=CPU["mem_mb"],
@@ -54,12 +54,16 @@ rule neuron_tables:
         activations=f"{RESULTS}/neurons/activations.parquet",
         weights=f"{RESULTS}/neurons/weights.parquet",
     input:
-        activations=[f"{RESULTS}/neurons/parts/{s}.activations.npz" for s in SETUPS],
-        weights=[f"{RESULTS}/neurons/parts/{s}.weights.npz" for s in SETUPS],
-        model=model_dir(SETUPS[0], 0),
-        code=package_code("neurons"),
+        activations=[f"{RESULTS}/neurons/parts/{s}.activations.npz" for s in SERIES],
+        weights=[f"{RESULTS}/neurons/parts/{s}.weights.npz" for s in SERIES],
+        model=model_dir(SETUPS[0], 0, 0),
+        code=code_of("neuron_tables.py"),
     params:
-        setups=SETUPS,
+        series=[
+            {"setup": s, "replicate": r, "models": [model_dir(s, r, g) for g in GENERATIONS]}
+            for s in SETUPS
+            for r in REPLICATES
+        ],
         generations=GENERATIONS,
     log:
         logged("neuron_tables"),
@@ -85,7 +89,7 @@ rule neuron_stats:
         activations=f"{RESULTS}/neurons/activations.parquet",
         weights=f"{RESULTS}/neurons/weights.parquet",
         summary=f"{RESULTS}/metrics/summary.csv",
-        code=package_code("neurons", "neuron_plots"),
+        code=code_of("neuron_stats.py"),
     params:
         neurons=config["neurons"],
     log:

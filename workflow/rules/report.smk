@@ -15,6 +15,15 @@ FIGURES = {
 TABLES = ["classifier", "summary", "diversity", "neuron_sets", "examples"]
 
 
+def mitigation_setups():
+    """Setups drawn with the mitigation figures: every setup but the non-greedy decodings."""
+    return [s for s in SETUPS if s not in ("beam", "nucleus")]
+
+
+def decoding_setups():
+    return [s for s in SETUPS if s in ("deterministic", "beam", "nucleus")] or SETUPS
+
+
 rule figures:
     output:
         done=touch(f"{RESULTS}/figures/.done"),
@@ -33,13 +42,15 @@ rule figures:
         neuron_sets=f"{RESULTS}/neurons/sets.csv",
         human=f"{RESULTS}/data/human.jsonl",
         synthetic=[f"{RESULTS}/synthetic/{c}.jsonl" for c in model_corpora()],
-        code=package_code("figures", "tables"),
+        code=code_of("make_figures.py"),
     params:
         figure_names=list(FIGURES),
         table_names=TABLES,
         corpora=model_corpora(),
-        decoding=[s for s in SETUPS if s in ("deterministic", "beam", "nucleus")] or SETUPS,
-        mitigation=[s for s in SETUPS if s not in ("beam", "nucleus")],
+        decoding=decoding_setups(),
+        mitigation=mitigation_setups(),
+        recipes=RECIPES,
+        n_human=3 * config["data"]["per_label"],
     log:
         logged("figures"),
     benchmark:

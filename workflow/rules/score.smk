@@ -1,7 +1,7 @@
 # Scores per corpus (the human corpus, the base model's continuations, every model's
 # synthetic corpus): leaning, text quality, perplexity, diversity; then the summary.
 # A scoring job handles one group of corpora (see SCORE_GROUPS) and writes one row per
-# article with its corpus, so each scorer is loaded once per setup rather than per model.
+# article with its corpus, so each scorer is loaded once per (setup, replicate) series.
 
 
 rule train_detector:
@@ -9,7 +9,7 @@ rule train_detector:
         directory(f"{RESULTS}/quality/detector"),
     input:
         human=f"{RESULTS}/data/human.jsonl",
-        code=package_code("quality"),
+        code=code_of("train_detector.py"),
     params:
         sentences=config["quality"]["detector_sentences"],
         seed=config["seed"],
@@ -33,7 +33,7 @@ rule score_bias:
     input:
         corpora=group_corpus_inputs,
         classifier=classifier_input(),
-        code=package_code("scoring", "classifier", "models"),
+        code=code_of("score_bias.py"),
     params:
         classifier=ref_from_input("classifier", config["classifier"]["ready"]),
         label_map=config["classifier"]["label_map"],
@@ -60,7 +60,7 @@ rule score_quality:
         corpora=group_corpus_inputs,
         detector=detector_input(),
         lm=perplexity_model_input(),
-        code=package_code("scoring", "quality", "diversity", "world", "models"),
+        code=code_of("score_quality.py"),
     params:
         quality=config["quality"],
         detector=ref_from_input("detector", config["quality"]["detector"]),
@@ -91,9 +91,10 @@ rule summarize:
         bias=[f"{RESULTS}/scores/parts/{g}.bias.parquet" for g in SCORE_GROUPS],
         quality=[f"{RESULTS}/scores/parts/{g}.quality.parquet" for g in SCORE_GROUPS],
         diversity=[f"{RESULTS}/scores/parts/{g}.diversity.json" for g in SCORE_GROUPS],
-        code=package_code("summary"),
+        code=code_of("summarize.py"),
     params:
         corpora=scored_corpora(),
+        decodings={c: corpus_decoding(c) for c in scored_corpora()},
     log:
         logged("summarize"),
     benchmark:
@@ -106,3 +107,56 @@ rule summarize:
         "../../envs/analysis.yaml"
     script:
         "../../scripts/summarize.py"
+
+
+rule validity:
+    # Every instrument against the world's oracle (on real data: the classifier's held-out F1 only).
+    output:
+        table=f"{RESULTS}/metrics/validity.csv",
+        overall=f"{RESULTS}/metrics/validity_overall.csv",
+        figure=report(f"{RESULTS}/figures/validity.png", caption="../report/validity.rst", category="Instruments"),
+        html=report(f"{RESULTS}/tables/validity.html", caption="../report/validity.rst", category="Instruments"),
+    input:
+        scores=[f"{RESULTS}/scores/{c}.parquet" for c in scored_corpora()],
+        classifier=f"{RESULTS}/classifier/metrics.csv",
+        code=code_of("validity.py"),
+    params:
+        corpora=scored_corpora(),
+    log:
+        logged("validity"),
+    benchmark:
+        benchmarked("validity")
+    threads: 1
+    resources:
+        mem_mb=CPU["mem_mb"],
+        runtime=CPU["runtime"],
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/validity.py"
+
+
+rule findings:
+    # Change, trend and mitigation effect per setup and metric, with CIs across replicates.
+    output:
+        table=report(f"{RESULTS}/metrics/findings.csv", caption="../report/findings.rst", category="Findings"),
+        html=report(f"{RESULTS}/tables/findings.html", caption="../report/findings.rst", category="Findings"),
+    input:
+        summary=f"{RESULTS}/metrics/summary.csv",
+        scores=[f"{RESULTS}/scores/{c}.parquet" for c in model_corpora()],
+        code=code_of("findings.py"),
+    params:
+        baseline="deterministic",
+        seed=config["seed"],
+    log:
+        logged("findings"),
+    benchmark:
+        benchmarked("findings")
+    threads: 1
+    resources:
+        mem_mb=CPU["mem_mb"],
+        runtime=CPU["runtime"],
+    conda:
+        "../../envs/analysis.yaml"
+    script:
+        "../../scripts/findings.py"

@@ -8,7 +8,7 @@ rule simulate:
     wildcard_constraints:
         simulation="|".join(SIMULATIONS),
     input:
-        code=package_code("theory", "theory_plots"),
+        code=code_of("simulate.py"),
     params:
         overrides=theory_overrides,
         seed=config["seed"],
