@@ -60,15 +60,15 @@ def test_interrupted_runs_resume_and_equal_an_uninterrupted_run(tmp_path):
     configfile = write_config(config, tmp_path / "config.yaml")
     res = interrupted / "results/tiny"
 
-    killed_at = _kill_when(_start(interrupted, configfile), res / "logs/finetune/deterministic/gen1.log")
-    assert not (res / "models/deterministic/gen1").exists(), "a killed fine-tune left a complete-looking model"
+    killed_at = _kill_when(_start(interrupted, configfile), res / "logs/finetune/deterministic/rep0/gen1.log")
+    assert not (res / "models/deterministic/rep0/gen1").exists(), "a killed fine-tune left a complete-looking model"
     # outputs finished well before the kill (a job ending at the kill is not yet recorded complete)
     done_before = {p: p.stat().st_mtime for p in (res / "synthetic").rglob("*.jsonl")
                    if p.stat().st_mtime < killed_at - 5}
     assert done_before, "nothing had finished before the first kill"
 
-    _kill_when(_start(interrupted, configfile), res / "logs/synthesize/deterministic/gen1.log")
-    assert not (res / "synthetic/deterministic/gen1.jsonl").exists(), "a killed synthesis left a complete-looking file"
+    _kill_when(_start(interrupted, configfile), res / "logs/synthesize/deterministic/rep0/gen1.log")
+    assert not (res / "synthetic/deterministic/rep0/gen1.jsonl").exists(), "a killed synthesis left a complete-looking file"
     for path, mtime in done_before.items():
         assert path.stat().st_mtime == mtime, f"{path} was redone although it was complete"
 
@@ -76,7 +76,7 @@ def test_interrupted_runs_resume_and_equal_an_uninterrupted_run(tmp_path):
     run_snakemake(interrupted, configfile, "--rerun-incomplete")
     run_snakemake(clean, configfile)
 
-    for pattern in ("synthetic/*/gen*.jsonl", "synthetic/base.jsonl", "metrics/summary.csv", "neurons/stats.csv"):
+    for pattern in ("synthetic/*/rep*/gen*.jsonl", "synthetic/base*.jsonl", "metrics/summary.csv", "neurons/stats.csv"):
         a, b = _files(clean / "results/tiny", pattern), _files(res, pattern)
         assert a.keys() == b.keys() and a, pattern
         for name in a:

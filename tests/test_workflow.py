@@ -9,7 +9,8 @@ import pytest
 from workflow_helpers import REPO, build_tiny_world_gpt2, dry_run_jobs, run_snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
-AGGREGATIONS = {"summarize", "neuron_tables", "neuron_stats", "figures", "all"}
+AGGREGATIONS = {"summarize", "neuron_tables", "neuron_stats", "figures", "findings", "validity", "all"}
+BASE_CORPORA = {"base", "base-greedy", "base-beam", "base-nucleus"}
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +30,24 @@ def test_every_output_of_the_contract_exists(tiny_run):
     res = work / "results/tiny"
     setups = list(config["setups"])
     summary = pd.read_csv(res / "metrics/summary.csv")
-    assert len(summary) == len(setups) * 2 + 2
-    assert set(summary["setup"]) == set(setups) | {"human", "base"}
-    assert summary[["share_right", "tqi_mean", "ppl_mean", "unique_1", "semantic_diversity"]].notna().all().all()
+    assert len(summary) == len(setups) * 2 + 1 + len(BASE_CORPORA)
+    assert set(summary["setup"]) == set(setups) | {"human"} | BASE_CORPORA
+    assert set(summary.loc[summary["kind"] == "model", "replicate"]) == {0}
+    assert set(summary.loc[summary["kind"] != "model", "replicate"]) == {-1}
+    assert summary[["share_right", "tqi_mean", "ppl_mean", "unique_1", "semantic_diversity", "oracle_n"]].notna().all().all()
     for s in setups:
         for g in (0, 1):
-            assert (res / f"models/{s}/gen{g}/config.json").exists()
-            rows = [json.loads(l) for l in open(res / f"synthetic/{s}/gen{g}.jsonl")]
+            assert (res / f"models/{s}/rep0/gen{g}/config.json").exists()
+            rows = [json.loads(l) for l in open(res / f"synthetic/{s}/rep0/gen{g}.jsonl")]
             assert len(rows) == 9 and all(r["text"] for r in rows)
-            scores = pd.read_parquet(res / f"scores/{s}/gen{g}.parquet")
-            assert {"p_left", "p_center", "p_right", "label", "tqi", "ppl", "oracle_valid_share"} <= set(scores.columns)
+            scores = pd.read_parquet(res / f"scores/{s}/rep0/gen{g}.parquet")
+            assert {"p_left", "p_center", "p_right", "label", "tqi", "ppl", "oracle_valid_share", "replicate"} <= set(scores.columns)
+    findings = pd.read_csv(res / "metrics/findings.csv")
+    assert {"setup", "metric", "estimate", "ci_lo", "ci_hi", "p", "p_adj", "verdict"} <= set(findings.columns)
+    assert set(findings["verdict"]) <= {"increase", "decrease", "no evidence"}
+    assert findings["method"].str.contains("bootstrap").any()  # R = 1: the article-level bootstrap
+    validity = pd.read_csv(res / "metrics/validity.csv")
+    assert {"agreement", "kappa", "oracle_n", "r_tqi_valid"} <= set(validity.columns)
     base = [json.loads(l) for l in open(res / "synthetic/base.jsonl")]
     assert len(base) == 2 * 9 and len({r["id"] for r in base}) == 18  # two samples per human article
     assert len(pd.read_parquet(res / "scores/base.parquet")) == 18
@@ -55,7 +64,7 @@ def test_every_output_of_the_contract_exists(tiny_run):
 def test_generation0_is_shared_by_setups_with_the_same_recipe(tiny_run):
     work, _, _ = tiny_run
     models = work / "results/tiny/models"
-    targets = {s: os.path.realpath(models / s / "gen0") for s in ("deterministic", "beam", "nucleus", "preserve",
+    targets = {s: os.path.realpath(models / s / "rep0/gen0") for s in ("deterministic", "beam", "nucleus", "preserve",
                                                                    "accumulate", "overfit")}
     assert len({targets[s] for s in ("deterministic", "beam", "nucleus", "preserve", "accumulate")}) == 1
     assert targets["overfit"] != targets["deterministic"]
@@ -65,12 +74,12 @@ def test_generation0_is_shared_by_setups_with_the_same_recipe(tiny_run):
 def test_training_data_composition_per_setup(tiny_run):
     work, _, _ = tiny_run
     def composition(setup, g):
-        return json.loads((work / f"results/tiny/models/{setup}/gen{g}/training.json").read_text())["composition"]
+        return json.loads((work / f"results/tiny/models/{setup}/rep0/gen{g}/training.json").read_text())["composition"]
 
     assert composition("deterministic", 0) == {"human": 9}
     assert composition("deterministic", 1) == {"synthetic:g0": 9}
     assert composition("beam", 1) == {"synthetic:g0": 9}
-    assert composition("preserve", 1) == {"synthetic:g0": 9, "human": 3}  # round(0.34 * 9)
+    assert composition("preserve", 1) == {"synthetic:g0": 9, "human": 4}  # ceil(0.34 * 9)
     assert composition("accumulate", 1) == {"human": 9, "synthetic:g0": 9}
 
 
@@ -89,13 +98,13 @@ def test_changing_one_setup_replans_only_that_setup(tiny_run, tmp_path):
     assert jobs
     for rule, wildcards in jobs:
         assert rule in AGGREGATIONS or "beam" in wildcards, (rule, wildcards)
-    assert ("synthesize", "setup=beam, g=0") in jobs
+    assert ("synthesize", "setup=beam, rep=0, g=0") in jobs
 
 
 def test_changing_a_scoring_parameter_replans_scoring_onward(tiny_run, tmp_path):
     work, config, _ = tiny_run
     edited = json.loads(json.dumps(config))
-    edited["quality"]["scoring"] = "top"
+    edited["quality"]["scoring"] = "study"
     jobs = dry_run_jobs(work, write_config(edited, tmp_path / "edited.yaml"))
     rules = {rule for rule, _ in jobs}
     assert "score_quality" in rules
@@ -116,7 +125,20 @@ def test_editing_library_code_replans_the_rules_that_import_it(tiny_run):
     assert {rule for rule, _ in jobs} == {"simulate", "all"}
 
 
-def test_default_config_plans_66_syntheses_and_at_most_66_finetunes(tmp_path):
+def test_adding_a_replicate_plans_only_its_jobs_and_the_aggregations(tiny_run, tmp_path):
+    work, config, _ = tiny_run
+    edited = {**json.loads(json.dumps(config)), "replicates": 2}
+    jobs = dry_run_jobs(work, write_config(edited, tmp_path / "edited.yaml"))
+    assert ("synthesize", "setup=nucleus, rep=1, g=1") in jobs
+    for rule, wildcards in jobs:
+        assert rule in AGGREGATIONS or "rep=1" in wildcards or "/rep1" in wildcards, (rule, wildcards)
+
+
+def test_default_config_plans_66_syntheses_per_replicate(tmp_path):
+    import yaml
+
     jobs = dry_run_jobs(tmp_path, REPO / "config/config.yaml")
-    assert sum(rule == "synthesize" for rule, _ in jobs) == 66
-    assert sum(rule in ("finetune", "finetune_gen0") for rule, _ in jobs) <= 66
+    replicates = yaml.safe_load((REPO / "config/config.yaml").read_text())["replicates"]
+    assert replicates == 3
+    assert sum(rule == "synthesize" for rule, _ in jobs) == 66 * replicates
+    assert sum(rule in ("finetune", "finetune_gen0") for rule, _ in jobs) <= 66 * replicates
