@@ -1,0 +1,15 @@
+import pandas as pd
+
+from selfconsuming.inference import findings, findings_table_html
+from selfconsuming.io import write_table
+from selfconsuming.runner import rule_logging
+from selfconsuming.tables import _html_document, write_html
+
+with rule_logging(snakemake) as log:
+    summary = pd.read_csv(snakemake.input.summary)
+    scores = pd.concat([pd.read_parquet(p) for p in snakemake.input.scores], ignore_index=True)
+    table = findings(summary, scores, baseline=snakemake.params.baseline, seed=snakemake.params.seed)
+    log.info("findings:\n%s", table.to_string())
+    write_table(table, snakemake.output.table)
+    title = "Findings: change, trend and mitigation effect per setup, with 95% CIs across replicates"
+    write_html(_html_document(title, findings_table_html(table)), snakemake.output.html)
