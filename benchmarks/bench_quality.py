@@ -126,7 +126,7 @@ def main():
                      lambda: q.article_perplexities(few, model, tok, stride=512), 120, [])
         print(f"  median |ppl(stride 512) / ppl(stride 256) - 1| = {np.median(np.abs(full / half - 1)):.4f}")
 
-    p = dv.DEFAULT_PARAMS
+    p = dv.default_params()
     seed = args.seed
     order = dv.sample_indices(len(texts), len(texts), seed)
 

@@ -14,7 +14,7 @@ with rule_logging(snakemake) as log:
     lm = load_causal_lm(snakemake.params.lm, device, snakemake.config["allow_download"])
     tokenizer = load_tokenizer(snakemake.params.lm, snakemake.config["allow_download"])
     diversity_params = resolve_params(q["diversity"])
-    encoder = load_sentence_encoder(diversity_params["encoder"], diversity_params["device"])
+    encoder = load_sentence_encoder(diversity_params["encoder"], device)  # the job's device, like every scorer
     nlp = load_spacy(diversity_params["spacy_model"])
     tables, diversity = [], {}
     for corpus, path in zip(snakemake.params.corpora, snakemake.input.corpora):

@@ -21,7 +21,7 @@ def edited(edit):
 
 def test_shipped_configs_are_valid():
     config = validated_config(DEFAULT)
-    assert config["finetune"]["max_length"] == 512
+    assert config["finetune"]["max_length"] == config["model"]["world_gpt2"]["n_positions"]
     paper = yaml.safe_load(open(REPO / "config/paper.yaml"))
     assert paper["data"]["per_label"] == 506
     # the corpus is not shipped: validate against the fixture, which has 2 articles per leaning
@@ -101,3 +101,61 @@ def test_bad_config_stops_snakemake_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "setups.nucleus.top_p" in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_max_length_beyond_the_world_models_context_is_an_error():
+    config = edited(lambda c: c["setups"]["overfit"].update(max_length=c["model"]["world_gpt2"]["n_positions"] + 1))
+    with pytest.raises(ConfigError) as err:
+        validated_config(config)
+    assert err.value.key == "setups.overfit.max_length"
+
+
+def test_per_label_check_reads_the_corpus_once_until_it_changes(tmp_path, monkeypatch):
+    import shutil
+
+    from selfconsuming import corpora
+
+    monkeypatch.chdir(tmp_path)  # the cache lives under the working directory's .snakemake
+    corpus = tmp_path / "data_public.csv"
+    shutil.copy(REPO / "tests/fixtures/webis_data_public.csv", corpus)
+    paper = yaml.safe_load(open(REPO / "config/paper.yaml"))
+    paper["data"].update(path=str(corpus), per_label=2)
+    reads = []
+    real = corpora.load_corpus
+    monkeypatch.setattr(corpora, "load_corpus", lambda *a, **k: reads.append(a) or real(*a, **k))
+    validated_config(paper)
+    validated_config(paper)
+    assert len(reads) == 1  # the second parse used the cached counts
+    corpus.write_bytes(corpus.read_bytes() + b"\n")  # the corpus changed: read again
+    validated_config(paper)
+    assert len(reads) == 2
+
+
+def test_schema_defaults_reach_the_recipes_and_scorers_unchanged():
+    import yaml as _yaml
+
+    from selfconsuming.config import SCHEMA, schema_defaults
+    from selfconsuming.diversity import resolve_params
+    from selfconsuming.recipes import setup_recipe
+
+    config = validated_config({"setups": {"plain": {}}})
+    recipe = setup_recipe(config, "plain")
+    schema = _yaml.safe_load(SCHEMA.read_text())
+    fields = schema["definitions"]["recipe"]["properties"]
+    assert recipe["decoding"] == fields["decoding"]["default"]
+    for key in ("preserve_fraction", "accumulate", "window", "synthetic_budget"):
+        assert recipe["data"][key] == fields[key]["default"], key
+    finetune = schema["properties"]["finetune"]["properties"]
+    assert recipe["finetune"] == {k: finetune[k]["default"] for k in recipe["finetune"]}
+    synthesis = schema["properties"]["synthesis"]["properties"]
+    assert recipe["synthesis"] == {k: synthesis[k]["default"] for k in recipe["synthesis"]}
+    assert resolve_params({}) == schema_defaults("quality", "diversity") == config["quality"]["diversity"]
+
+
+def test_no_package_module_keeps_its_own_defaults_table():
+    """Defaults live in the schema; a module-level DEFAULT table would be a second source of truth."""
+    import re
+
+    offenders = [p.name for p in (REPO / "scripts/selfconsuming").rglob("*.py")
+                 if p.name != "theory.py" and re.search(r"^DEFAULT\w* = ", p.read_text(), re.M)]
+    assert not offenders, offenders

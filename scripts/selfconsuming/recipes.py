@@ -12,23 +12,31 @@ DATA_FIELDS = ("preserve_fraction", "accumulate", "window", "start_labels", "syn
 GEN0_FIELDS = ("epochs", "lr", "batch_size", "weight_decay", "max_length", "start_labels")
 
 
+def recipe_field_defaults() -> dict:
+    """Defaults of a setup's own fields (the schema's recipe definition)."""
+    from .config import SCHEMA
+
+    import yaml
+
+    fields = yaml.safe_load(SCHEMA.read_text())["definitions"]["recipe"]["properties"]
+    return {k: v["default"] for k, v in fields.items() if "default" in v}
+
+
 def setup_recipe(config: dict, setup: str) -> dict:
-    """The full recipe of one setup: defaults from `finetune` and `synthesis`, then the setup's own fields."""
-    overrides = config["setups"][setup]
+    """The full recipe of one setup: defaults from `finetune` and `synthesis`, then the setup's own fields.
+
+    `config` is a validated config: every default comes from the schema.
+    """
+    overrides = {**recipe_field_defaults(), **config["setups"][setup]}
     finetune = {k: overrides.get(k, config["finetune"][k]) for k in FINETUNE_FIELDS}
-    synthesis = {k: overrides.get(k, config["synthesis"].get(k)) for k in SYNTHESIS_FIELDS}
+    synthesis = {k: overrides.get(k, config["synthesis"][k]) for k in SYNTHESIS_FIELDS}
     if "synthesis_batch_size" in overrides:
         synthesis["batch_size"] = overrides["synthesis_batch_size"]
-    data = {
-        "preserve_fraction": overrides.get("preserve_fraction", 0.0),
-        "accumulate": overrides.get("accumulate", False),
-        "window": overrides.get("window", 1),
-        "start_labels": sorted(overrides.get("start_labels") or []),
-        "synthetic_budget": overrides.get("synthetic_budget"),
-    }
+    data = {k: overrides[k] for k in DATA_FIELDS}
+    data["start_labels"] = sorted(data["start_labels"] or [])
     return {
         "setup": setup,
-        "decoding": overrides.get("decoding", "greedy"),
+        "decoding": overrides["decoding"],
         "finetune": finetune,
         "synthesis": synthesis,
         "data": data,
@@ -96,7 +104,7 @@ def synthetic_generations_for(recipe: dict, generation: int) -> list[int]:
         return []
     if recipe["data"]["accumulate"]:
         return list(range(generation))
-    window = recipe["data"]["window"] or 1
+    window = recipe["data"]["window"]
     return list(range(max(0, generation - window), generation))
 
 

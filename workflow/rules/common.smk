@@ -16,6 +16,7 @@ WORLD = config["data"]["source"] == "world"
 # The base model's own continuations: model.base_continuations decoding (sampled; its
 # distribution) and, for like-for-like comparisons with generation 0, each setup's decoding.
 BASE_RECIPE = setup_recipe({**config, "setups": {"base": config["model"]["base_continuations"]}}, "base")
+BASE_SAMPLES = config["model"]["base_continuations"]["samples"]
 BASE_DECODINGS = base_decodings(RECIPES)  # {"base-greedy": recipe, ...}
 
 
@@ -126,7 +127,7 @@ def base_recipe_param(wildcards):
 
 
 def base_samples_param(wildcards):
-    return config["model"]["base_continuations"]["samples"] if wildcards.base == "base" else 1
+    return BASE_SAMPLES if wildcards.base == "base" else 1
 
 
 # ---- corpora and scores ----------------------------------------------------
