@@ -154,7 +154,7 @@ def test_figure_and_html_are_written(tmp_path):
     png, pdf = validity.validity_figure(table, overall, tmp_path / "figures" / "validity.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and pdf.read_bytes()[:4] == b"%PDF"
     page = validity.validity_table_html(table, overall)
-    assert page.index("Checks across the model corpora") < page.index("Per corpus")
+    assert page.index("Checks: r over corpora") < page.index("Per corpus")
     assert page.count("<tr") == len(table) + len(overall) + 2  # two header rows
     assert "nucleus/rep0/gen3" in page
 

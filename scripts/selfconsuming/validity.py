@@ -450,6 +450,6 @@ def validity_table_html(table: pd.DataFrame, overall: pd.DataFrame) -> str:
     heading = "Instrument validity against the world's oracle" if oracle else \
         "Instrument validity: no oracle on real data"
     body = (f"<h3>{html.escape(heading)}</h3>\n"
-            + table_html(_format_overall(overall), "Checks across the model corpora")
+            + table_html(_format_overall(overall), "Checks: r over corpora, agreement pooled over articles")
             + "\n" + table_html(_format_corpora(table), "Per corpus"))
     return _html_document(heading, body)
