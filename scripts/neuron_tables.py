@@ -1,17 +1,19 @@
-import numpy as np
+from pathlib import Path
+
+from transformers import AutoConfig
 
 from selfconsuming.io import write_table
-from selfconsuming.models import load_causal_lm
-from selfconsuming.neurons import unit_frame
+from selfconsuming.neurons import config_unit_shape, unit_table_from_parts
 from selfconsuming.runner import rule_logging
 
 with rule_logging(snakemake) as log:
-    config = load_causal_lm(snakemake.input.model, "cpu").config
+    series = list(snakemake.params.series)
+    # Every model of the run has the base model's shape; read it from the first one's config.
+    config = AutoConfig.from_pretrained(str(Path(series[0]["models"][0]).resolve()), local_files_only=True)
+    n_layers, hidden = config_unit_shape(config)
+    run_dir = Path(snakemake.output.activations).parent.parent  # results/<run>/neurons/x.parquet
     for kind in ("activations", "weights"):
-        records = []
-        for setup, path in zip(snakemake.params.setups, snakemake.input[kind]):
-            with np.load(path) as arrays:
-                records += [(setup, g, arrays[f"gen{g}"]) for g in snakemake.params.generations]
-        table = unit_frame(records, config.num_hidden_layers, config.hidden_size)
-        log.info("%s: %s", kind, table.shape)
+        table = unit_table_from_parts(series, snakemake.input[kind], snakemake.params.generations,
+                                      run_dir, n_layers, hidden)
+        log.info("%s: %s (%d distinct models)", kind, table.shape, table["model"].nunique())
         write_table(table, snakemake.output[kind])

@@ -1,15 +1,17 @@
 """Which hidden units move with bias and which with quality.
 
-Every model of the study (one per setup and generation) is reduced to one number per
+Every model of the study (one per setup, replicate and generation) is reduced to one number per
 hidden unit, twice: the mean activation of the residual stream after each block, and a
 summary of the MLP output weights that write into that residual dimension. Across the
 models, each unit's values are then related to the model's bias (share of right-leaning
 articles) and quality (mean text-quality index):
 
-- Pearson r over all models (levels), and
+- Pearson r over all distinct models (levels; a generation-0 model shared by
+  several setups of a replicate counts once), and
 - OLS of the first-differenced metric on the first-differenced unit value, differences
-  taken within each setup's generation series and pooled, with Newey-West (HAC)
-  standard errors; a unit is significant at Bonferroni over all units and relations.
+  taken within each (setup, replicate) generation series and pooled, with panel
+  Newey-West (HAC) standard errors whose lags never cross from one series into
+  another; a unit is significant at Bonferroni over all units and relations.
 
 The statistics are vectorised over units (tens of thousands of regressions in well
 under a second) and tested against scipy / statsmodels run unit by unit.
@@ -20,6 +22,7 @@ its columns are named ``l{l}_u{j}``.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import TYPE_CHECKING
 
@@ -32,7 +35,9 @@ if TYPE_CHECKING:  # torch is imported where it is used, so the statistics load 
 
 RELATIONS = ("weight_bias", "weight_quality", "activation_bias", "activation_quality")
 WEIGHT_SUMMARIES = ("l2", "l1", "mean_abs", "max_abs")
-KEY_COLUMNS = ("setup", "generation")
+KEY_COLUMNS = ("setup", "replicate", "generation", "model")  # key columns of the unit tables, in order
+MERGE_KEYS = ("setup", "replicate", "generation")  # one model row; the join with the summary
+SERIES_KEYS = ("setup", "replicate")  # one generation series
 _UNIT_COLUMN = re.compile(r"^l(\d+)_u(\d+)$")
 
 
@@ -59,7 +64,8 @@ def transformer_blocks(model) -> torch.nn.ModuleList:
 
 
 def _hidden_size(model) -> int:
-    config = model.config
+    """Hidden size from a model or from its config."""
+    config = getattr(model, "config", model)
     for name in ("hidden_size", "n_embd", "d_model"):
         if getattr(config, name, None):
             return int(getattr(config, name))
@@ -235,7 +241,25 @@ def prompt_token_ids(tokenizer, texts: list[str], max_tokens: int = 64) -> list[
 
 
 # ----------------------------------------------------------------------------
-# Wide tables: one row per (setup, generation), one column per unit
+# Wide tables: one row per (setup, replicate, generation), one column per unit
+
+
+def model_identity(model_path, run_dir) -> str:
+    """A model's identity: its real path (symlinks resolved) relative to the run directory.
+
+    Setups that share a generation-0 model within a replicate point at it through
+    symlinks; resolving them makes every such row carry the same identity, and
+    relative paths keep the identity stable when the results folder moves.
+    """
+    return os.path.relpath(os.path.realpath(model_path), os.path.realpath(run_dir))
+
+
+def config_unit_shape(config) -> tuple[int, int]:
+    """(n_layers, hidden) of a transformers config: the shape of the unit vectors above."""
+    for name in ("num_hidden_layers", "n_layer"):
+        if getattr(config, name, None):
+            return int(getattr(config, name)), _hidden_size(config)
+    raise ValueError(f"cannot read the number of layers from the config {type(config).__name__}")
 
 
 def unit_columns(n_layers: int, hidden: int) -> list[str]:
@@ -254,28 +278,62 @@ def parse_unit_columns(columns) -> tuple[np.ndarray, np.ndarray]:
 
 
 def unit_frame(records, n_layers: int, hidden: int) -> pd.DataFrame:
-    """Wide DataFrame from (setup, generation, vector) records: setup, generation, then units."""
+    """Wide DataFrame from (setup, replicate, generation, model, vector) records.
+
+    Columns: setup, replicate, generation, model (the model's identity, see
+    model_identity), then one column per unit.
+    """
     records = list(records)
     if not records:
         raise ValueError("unit_frame got no records")
     n_units = n_layers * hidden
-    for setup, generation, vector in records:
-        if np.shape(vector) != (n_units,):
+    for record in records:
+        if len(record) != len(KEY_COLUMNS) + 1:
+            raise ValueError(f"a record is (setup, replicate, generation, model, vector); got {len(record)} fields")
+        if np.shape(record[-1]) != (n_units,):
             raise ValueError(
-                f"vector of ({setup}, {generation}) has shape {np.shape(vector)}, "
+                f"vector of {tuple(record[:3])} has shape {np.shape(record[-1])}, "
                 f"expected ({n_units},) = n_layers {n_layers} x hidden {hidden}"
             )
-    keys = pd.DataFrame({"setup": [r[0] for r in records],
-                         "generation": [int(r[1]) for r in records]})
-    if keys.duplicated().any():
-        raise ValueError(f"duplicate (setup, generation) rows: {keys[keys.duplicated()].values.tolist()}")
-    values = pd.DataFrame(np.stack([np.asarray(r[2], dtype=float) for r in records]),
+    keys = pd.DataFrame({"setup": [str(r[0]) for r in records],
+                         "replicate": [int(r[1]) for r in records],
+                         "generation": [int(r[2]) for r in records],
+                         "model": [str(r[3]) for r in records]})
+    _check_unique(keys, "unit_frame")
+    values = pd.DataFrame(np.stack([np.asarray(r[-1], dtype=float) for r in records]),
                           columns=unit_columns(n_layers, hidden))
     return pd.concat([keys, values], axis=1)
 
 
+def unit_table_from_parts(series, part_paths, generations, run_dir, n_layers: int, hidden: int
+                          ) -> pd.DataFrame:
+    """The wide unit table of every (setup, replicate, generation) from per-series .npz parts.
+
+    `series` holds one dict {"setup", "replicate", "models": [model path of each
+    generation]} per part file, in the order of `part_paths`; each part holds arrays
+    gen0..genG. The model column is model_identity(path, run_dir), so a generation-0
+    model shared through symlinks gets one identity.
+    """
+    series, part_paths, generations = list(series), list(part_paths), [int(g) for g in generations]
+    if len(series) != len(part_paths):
+        raise ValueError(f"{len(series)} series but {len(part_paths)} part files; they must pair up in order")
+    records = []
+    for entry, path in zip(series, part_paths):
+        models = list(entry["models"])
+        if len(models) != len(generations):
+            raise ValueError(f"series ({entry['setup']}, replicate {entry['replicate']}) lists "
+                             f"{len(models)} models for {len(generations)} generations")
+        with np.load(path) as arrays:
+            absent = [f"gen{g}" for g in generations if f"gen{g}" not in arrays.files]
+            if absent:
+                raise ValueError(f"{path} lacks arrays {absent} (has {arrays.files})")
+            records += [(entry["setup"], entry["replicate"], g, model_identity(model, run_dir), arrays[f"gen{g}"])
+                        for g, model in zip(generations, models)]
+    return unit_frame(records, n_layers, hidden)
+
+
 def split_unit_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """(keys [setup, generation], values (n_models, n_units), unit column names)."""
+    """(keys [setup, replicate, generation, model], values (n_rows, n_units), unit column names)."""
     missing = [c for c in KEY_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(f"unit table lacks columns {missing}")
@@ -285,6 +343,14 @@ def split_unit_frame(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, lis
         raise ValueError("unit table has no unit columns")
     return (frame[list(KEY_COLUMNS)].reset_index(drop=True),
             frame[columns].to_numpy(dtype=float), columns)
+
+
+def _check_unique(keys: pd.DataFrame, name: str) -> None:
+    """One row per (setup, replicate, generation)."""
+    merge_keys = keys[list(MERGE_KEYS)]
+    if merge_keys.duplicated().any():
+        dupes = merge_keys[merge_keys.duplicated()].values.tolist()
+        raise ValueError(f"{name} has duplicate (setup, replicate, generation) rows: {dupes}")
 
 
 # ----------------------------------------------------------------------------
@@ -320,14 +386,51 @@ def pearson_by_unit(U: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return r, p
 
 
-def ols_hac_by_unit(X: np.ndarray, y: np.ndarray, maxlags: int = 1) -> dict[str, np.ndarray]:
+def merge_shared_models(U: np.ndarray, y: np.ndarray, models) -> tuple[np.ndarray, np.ndarray]:
+    """One row per distinct model: rows with the same identity averaged (units and metric).
+
+    A generation-0 model shared by several setups appears once per setup, each time
+    with the metric of that setup's own corpus; counting it once keeps it from
+    weighing k times in a correlation across models. Its weight summaries are
+    identical across the copies; its activations may differ slightly (each setup
+    cuts its own prompt blocks), and the mean is the model's value either way.
+    Distinct models keep their first-appearance order.
+    """
+    U, y, n = _units_and_metric(U, y, 1, "merging shared models")
+    codes, uniques = pd.factorize(np.asarray(models, dtype=object))
+    if len(codes) != n:
+        raise ValueError(f"got {len(codes)} model identities for {n} rows")
+    if len(uniques) == n:
+        return U, y
+    onehot = np.zeros((len(uniques), n))
+    onehot[codes, np.arange(n)] = 1.0
+    counts = onehot.sum(axis=1)
+    return (onehot @ U) / counts[:, None], (onehot @ y) / counts
+
+
+def _contiguous_groups(groups, n: int) -> np.ndarray:
+    """Integer group codes, checked to be length n and to form contiguous blocks."""
+    codes, _ = pd.factorize(np.asarray(groups, dtype=object))
+    if len(codes) != n:
+        raise ValueError(f"groups must have one label per row ({n}), got {len(codes)}")
+    n_runs = 1 + int(np.count_nonzero(codes[1:] != codes[:-1])) if n else 0
+    if n_runs != codes.max(initial=-1) + 1:
+        raise ValueError("each group's rows must be contiguous (stack the series one after another)")
+    return codes
+
+
+def ols_hac_by_unit(X: np.ndarray, y: np.ndarray, maxlags: int = 1, groups=None,
+                    use_correction: bool = False) -> dict[str, np.ndarray]:
     """Slope of y on each column of X (with an intercept), with Newey-West standard errors.
 
-    Matches statsmodels `OLS(y, add_constant(x)).fit(cov_type="HAC",
-    cov_kwds={"maxlags": maxlags})` for every column: Bartlett weights
-    1 - l/(maxlags+1), no small-sample correction (statsmodels' default
-    use_correction=False for HAC), normal p-values (use_t=False by default), and the
-    rows treated as one consecutive series.
+    groups=None treats the rows as one consecutive series and matches statsmodels
+    `OLS(y, add_constant(x)).fit(cov_type="HAC", cov_kwds={"maxlags": maxlags})`.
+    With `groups` (one label per row, each group's rows contiguous and in time
+    order) the lag products are summed within each group only, never across two
+    groups: the panel (block-diagonal) HAC of statsmodels `cov_type="hac-panel"`,
+    cov_kwds={"groups": groups, "maxlags": maxlags, "use_correction": "hac" if
+    use_correction else False}. Bartlett weights 1 - l/(maxlags+1); use_correction
+    scales the variance by n/(n-2); normal p-values (statsmodels' use_t=False).
 
     Returns beta, se, t, p (each of length n_units). A constant column gives NaN.
     """
@@ -335,6 +438,7 @@ def ols_hac_by_unit(X: np.ndarray, y: np.ndarray, maxlags: int = 1) -> dict[str,
     if int(maxlags) != maxlags or maxlags < 0:
         raise ValueError(f"maxlags must be a non-negative integer, got {maxlags!r}")
     maxlags = int(maxlags)
+    codes = np.zeros(n, dtype=int) if groups is None else _contiguous_groups(groups, n)
 
     Xc = X - X.mean(axis=0)
     yc = y - y.mean()
@@ -345,83 +449,105 @@ def ols_hac_by_unit(X: np.ndarray, y: np.ndarray, maxlags: int = 1) -> dict[str,
         # The slope row of the sandwich (X'X)^-1 X'u reduces to sum_t a_t with
         # a_t = (x_t - mean x) u_t / sxx, so its HAC variance is the Bartlett-weighted
         # autocovariance sum of a (same as statsmodels' 2x2 algebra, better conditioned).
+        # Lag pairs are kept only when both rows belong to the same group.
         a = Xc * resid / sxx
         var_beta = (a * a).sum(axis=0)
         for lag in range(1, min(maxlags, n - 1) + 1):
             weight = 1.0 - lag / (maxlags + 1.0)
-            var_beta += 2.0 * weight * (a[lag:] * a[:-lag]).sum(axis=0)
+            same = codes[lag:] == codes[:-lag]
+            var_beta += 2.0 * weight * (a[lag:][same] * a[:-lag][same]).sum(axis=0)
+        if use_correction:
+            var_beta *= n / (n - 2.0)
         se = np.sqrt(var_beta)
         t = beta / se
     p = 2.0 * scipy_stats.norm.sf(np.abs(t))
     return {"beta": beta, "se": se, "t": t, "p": p}
 
 
-def difference_within_setups(U: np.ndarray, y: np.ndarray, setups, generations
-                             ) -> tuple[np.ndarray, np.ndarray]:
-    """First differences of U and y along each setup's generations, stacked over setups.
+def _series_order(setups, replicates, generations) -> tuple[np.ndarray, np.ndarray]:
+    """Row order by (setup, replicate, generation) and the series code of each sorted row."""
+    keys = pd.DataFrame({"setup": np.asarray(setups, dtype=object),
+                         "replicate": np.asarray(replicates).astype(int),
+                         "generation": np.asarray(generations).astype(int)})
+    _check_unique(keys, "the model rows")
+    order = keys.sort_values(list(MERGE_KEYS), kind="stable").index.to_numpy()
+    series = keys.iloc[order][list(SERIES_KEYS)]
+    codes = series.groupby(list(SERIES_KEYS), sort=False).ngroup().to_numpy()
+    return order, codes
 
-    Setups are stacked in sorted name order, each ordered by generation; a setup with
-    one model contributes nothing. Differences are between consecutive generations
-    present (a missing generation makes one longer step).
+
+def difference_within_series(U: np.ndarray, y: np.ndarray, setups, replicates, generations
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First differences of U and y within each (setup, replicate) series, stacked series by series.
+
+    Returns (dU, dy, series): series is the integer code of the series each
+    difference belongs to. Series are stacked by (setup, replicate) in sorted
+    order, each in generation order; no difference spans two setups or two
+    replicates, and a series with one model contributes nothing. Differences are
+    between consecutive generations present (a missing generation makes one longer
+    step).
     """
     U = np.asarray(U, dtype=float)
     y = np.asarray(y, dtype=float)
-    keys = pd.DataFrame({"setup": np.asarray(setups), "generation": np.asarray(generations)})
-    if keys.duplicated().any():
-        raise ValueError(f"duplicate (setup, generation) rows: {keys[keys.duplicated()].values.tolist()}")
-    order = keys.sort_values(["setup", "generation"], kind="stable").index.to_numpy()
-    U, y, sorted_setups = U[order], y[order], keys["setup"].to_numpy()[order]
-    same_setup = sorted_setups[1:] == sorted_setups[:-1]
-    return (U[1:] - U[:-1])[same_setup], (y[1:] - y[:-1])[same_setup]
+    order, codes = _series_order(setups, replicates, generations)
+    U, y = U[order], y[order]
+    same = codes[1:] == codes[:-1]
+    return (U[1:] - U[:-1])[same], (y[1:] - y[:-1])[same], codes[1:][same]
 
 
-def unit_regressions(U, y, setups, generations, maxlags: int = 1,
-                     differenced: bool = True) -> dict[str, np.ndarray]:
-    """HAC regression of the metric on each unit, on within-setup differences or in levels.
+def unit_regressions(U, y, setups, replicates, generations, maxlags: int = 1,
+                     differenced: bool = True, use_correction: bool = True) -> dict[str, np.ndarray]:
+    """Panel-HAC regression of the metric on each unit, on within-series differences or in levels.
 
-    Either way the rows are stacked setup by setup (sorted names), generation order
-    inside; the HAC lags run over the stacked series as statsmodels does.
+    A series is one (setup, replicate). Rows are stacked series by series (sorted),
+    generation order inside, and the HAC lags stay within a series (see
+    ols_hac_by_unit with groups; by default with statsmodels hac-panel's n/(n-k)
+    correction). Adds n_obs (rows regressed) and n_series (series contributing).
     """
     U = np.asarray(U, dtype=float)
     y = np.asarray(y, dtype=float)
     if differenced:
-        X, target = difference_within_setups(U, y, setups, generations)
+        X, target, series = difference_within_series(U, y, setups, replicates, generations)
     else:
-        keys = pd.DataFrame({"setup": np.asarray(setups), "generation": np.asarray(generations)})
-        order = keys.sort_values(["setup", "generation"], kind="stable").index.to_numpy()
+        order, series = _series_order(setups, replicates, generations)
         X, target = U[order], y[order]
-    result = ols_hac_by_unit(X, target, maxlags)
+    result = ols_hac_by_unit(X, target, maxlags, groups=series, use_correction=use_correction)
     result["n_obs"] = len(target)
+    result["n_series"] = len(np.unique(series))
     return result
 
 
-def _model_rows(table: pd.DataFrame, name: str) -> pd.DataFrame:
-    """Drop reference rows (generation < 0) and check the keys."""
-    missing = [c for c in KEY_COLUMNS if c not in table.columns]
+def _model_rows(table: pd.DataFrame, name: str, columns) -> pd.DataFrame:
+    """The model rows of a table (kind == "model" when it has a kind column, else generation >= 0), keys checked."""
+    missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(f"{name} lacks columns {missing}")
-    table = table[table["generation"].astype(int) >= 0].copy()
-    table["generation"] = table["generation"].astype(int)
+    keep = table["kind"] == "model" if "kind" in table.columns else table["generation"].astype(int) >= 0
+    table = table[keep].copy()
     if table.empty:
-        raise ValueError(f"{name} has no model rows (generation >= 0)")
-    keys = table[list(KEY_COLUMNS)]
-    if keys.duplicated().any():
-        dupes = keys[keys.duplicated()].values.tolist()
-        raise ValueError(f"{name} has duplicate (setup, generation) rows: {dupes}")
+        raise ValueError(f"{name} has no model rows")
+    for column in ("replicate", "generation"):
+        table[column] = table[column].astype(int)
+    if (table["generation"] < 0).any():
+        raise ValueError(f"{name}: model rows must have generation >= 0")
+    _check_unique(table, name)
     return table
 
 
 def _align(units: pd.DataFrame, summary: pd.DataFrame, metric_columns, name: str) -> pd.DataFrame:
-    """Units joined to their model's metrics; every model must have a summary row."""
-    merged = units.merge(summary[list(KEY_COLUMNS) + list(metric_columns)],
-                         on=list(KEY_COLUMNS), how="left", indicator=True)
-    absent = merged.loc[merged["_merge"] != "both", list(KEY_COLUMNS)]
+    """Units joined to their model's metrics on (setup, replicate, generation); every model must have one."""
+    keys = list(MERGE_KEYS)
+    merged = units.merge(summary[keys + list(metric_columns)], on=keys, how="left", indicator=True)
+    absent = merged.loc[merged["_merge"] != "both", keys]
     if len(absent):
         raise ValueError(f"{name}: no summary row for models {absent.values.tolist()}")
     for column in metric_columns:
-        bad = merged.loc[merged[column].isna(), list(KEY_COLUMNS)]
+        bad = merged.loc[merged[column].isna(), keys]
         if len(bad):
             raise ValueError(f"summary column {column!r} is missing for models {bad.values.tolist()}")
+    generations = merged.groupby("model")["generation"].nunique()
+    if (generations > 1).any():
+        raise ValueError(f"{name}: one model identity at several generations: {list(generations[generations > 1].index)}")
     return merged.drop(columns="_merge")
 
 
@@ -429,10 +555,14 @@ def neuron_statistics(activations: pd.DataFrame, weights: pd.DataFrame, summary:
                       bias_column: str = "share_right", quality_column: str = "tqi_mean",
                       hac_lags: int = 1, alpha: float = 0.05, differenced: bool = True
                       ) -> pd.DataFrame:
-    """Per (relation, layer, unit): r, r_p, beta, se_hac, t, p, significant, n_models, n_obs.
+    """Per (relation, layer, unit): r, r_p, beta, se_hac, t, p, n_models, n_obs, n_series, significant.
 
     relation is weight_bias, weight_quality, activation_bias or activation_quality.
-    `significant` is Bonferroni on the HAC p over all tests of the table
+    The unit tables (keys setup, replicate, generation, model) meet the summary's
+    model rows on (setup, replicate, generation). r is over distinct models (a
+    shared generation-0 model once, see merge_shared_models; n_models counts them);
+    beta / se_hac / t / p come from unit_regressions over the (setup, replicate)
+    series. `significant` is Bonferroni on the HAC p over all tests of the table
     (4 x n_units when both tables have the same units) at `alpha`.
     """
     if not 0 < alpha < 1:
@@ -440,24 +570,26 @@ def neuron_statistics(activations: pd.DataFrame, weights: pd.DataFrame, summary:
     for column in (bias_column, quality_column):
         if column not in summary.columns:
             raise ValueError(f"summary has no column {column!r}; it has {list(summary.columns)}")
-    summary = _model_rows(summary, "summary")
+    summary = _model_rows(summary, "summary", MERGE_KEYS)
     metrics = {"bias": bias_column, "quality": quality_column}
 
     parts = []
     for source, table in (("weight", weights), ("activation", activations)):
-        table = _model_rows(table, f"{source} table")
+        table = _model_rows(table, f"{source} table", KEY_COLUMNS)
         merged = _align(table, summary, metrics.values(), f"{source} table")
         keys, U, columns = split_unit_frame(merged.drop(columns=list(metrics.values())))
         layers, units = parse_unit_columns(columns)
         for metric, column in metrics.items():
             y = merged[column].to_numpy(dtype=float)
-            r, r_p = pearson_by_unit(U, y)
-            reg = unit_regressions(U, y, keys["setup"], keys["generation"],
+            U_models, y_models = merge_shared_models(U, y, keys["model"])
+            r, r_p = pearson_by_unit(U_models, y_models)
+            reg = unit_regressions(U, y, keys["setup"], keys["replicate"], keys["generation"],
                                    maxlags=hac_lags, differenced=differenced)
             parts.append(pd.DataFrame({
                 "relation": f"{source}_{metric}", "layer": layers, "unit": units,
                 "r": r, "r_p": r_p, "beta": reg["beta"], "se_hac": reg["se"],
-                "t": reg["t"], "p": reg["p"], "n_models": len(y), "n_obs": reg["n_obs"],
+                "t": reg["t"], "p": reg["p"], "n_models": len(y_models), "n_obs": reg["n_obs"],
+                "n_series": reg["n_series"],
             }))
     stats = pd.concat(parts, ignore_index=True)
     threshold = alpha / len(stats)
