@@ -15,8 +15,11 @@ import torch
 
 from selfconsuming import LEANINGS
 from selfconsuming.classifier import (
+    DEFAULT_PARAMS,
     article_text,
+    fit_temperature,
     load_leaning_classifier,
+    piece_splits,
     score_leaning,
     split_articles,
     train_classifiers,
@@ -104,9 +107,11 @@ def test_tiny_bert_fine_tune_saves_loads_and_predicts(tmp_path, tiny_bert):
     out = tmp_path / "clf"
     table = train_classifiers(articles, [str(tiny_bert), "tfidf"], params, out, seed=0, chosen=str(tiny_bert))
     assert list(table["chosen"]) == [True, False]
-    assert json.loads(table.iloc[0]["detail"]) == {"best_epoch": 1}
+    detail = json.loads(table.iloc[0]["detail"])
+    assert detail["best_epoch"] == 1 and detail["temperature"] > 0
     info = json.loads((out / "classifier.json").read_text())
     assert info["kind"] == "transformers" and info["max_length"] == 32
+    assert info["temperature"] == pytest.approx(detail["temperature"], rel=1e-3) and len(info["logit_offset"]) == 3
     assert (out / "model" / "config.json").is_file() and (out / "model" / "tokenizer_config.json").is_file()
 
     classifier = load_leaning_classifier(out)
@@ -114,6 +119,8 @@ def test_tiny_bert_fine_tune_saves_loads_and_predicts(tmp_path, tiny_bert):
     assert probs.shape == (7, 3) and np.allclose(probs.sum(axis=1), 1) and (probs >= 0).all()
     # batching and length sorting do not change the answer
     assert np.allclose(probs, classifier.predict_proba([article_text(a) for a in articles[:5]] + ["", "unseen zebra words"], batch_size=2), atol=1e-5)
+    # contextual calibration: the empty text's logits are the offset, so it scores exactly uniform
+    assert np.allclose(probs[5], 1 / 3, atol=1e-6)
 
 
 def test_ready_classifier_with_label_map(tmp_path, tiny_bert):
@@ -156,3 +163,54 @@ def test_bad_arguments_name_the_key(tmp_path):
         train_classifiers(articles, ["tfidf"], {"learning_rat": 1}, tmp_path / "c", seed=0)
     with pytest.raises(ValueError, match="classifier.backbones"):
         train_classifiers(articles, [], {}, tmp_path / "c", seed=0)
+
+
+def test_evidence_free_text_scores_near_uniform(tmp_path):
+    """No learned preference: empty text and text of words every leaning uses alike score ~1/3 each."""
+    train_classifiers(synthetic_articles(), ["tfidf"], {}, tmp_path / "clf", seed=0)
+    classifier = load_leaning_classifier(tmp_path / "clf")
+    texts = ["", " ".join(SHARED), " ".join(SHARED[:4]), "the said and of the city people week"]
+    scores = score_leaning(texts, classifier)
+    probs = scores[["p_left", "p_center", "p_right"]].to_numpy()
+    assert np.abs(probs - 1 / 3).max() < 0.05, probs
+    assert scores["label"].isna().all()  # no evidence, no label (shares skip it)
+    # evidence still counts, after calibration as before
+    assert list(score_leaning(["workers union equity", "taxes border liberty"], classifier)["label"]) == ["left", "right"]
+
+
+def test_pieces_are_in_the_training_data(tmp_path, monkeypatch):
+    """Each training article adds continuation-length pieces and fragments cut mid-sentence, with its label."""
+    from sklearn.linear_model import LogisticRegression
+
+    articles = synthetic_articles(per_label=20)
+    for a in articles:  # long bodies, so windows are shorter than articles
+        a["text"] = " ".join([a["text"]] * 12)
+    params = {**DEFAULT_PARAMS, "tfidf_C": [1.0]}
+    splits = split_articles(articles, seed=0)
+    pieces = piece_splits(splits, params, seed=0)
+    per_article = params["pieces_per_article"] + params["fragments_per_article"]
+    assert len(pieces["train"]) == per_article * len(splits["train"])
+    bodies = {a["id"]: a for a in articles}
+    for piece in pieces["train"] + pieces["valid"]:
+        source = bodies[piece["id"].split("#")[0]]
+        low, high = params["piece_words" if piece["piece"] == "piece" else "fragment_words"]
+        assert piece["label"] == source["label"] and piece["text"] in source["text"]
+        assert low <= len(piece["text"].split()) <= high and piece["title"] == ""
+    assert {p["id"].split("#")[0] for p in pieces["train"]} == {a["id"] for a in splits["train"]}
+
+    fitted_rows = []
+    fit = LogisticRegression.fit
+    monkeypatch.setattr(LogisticRegression, "fit", lambda self, X, y, **kw: fitted_rows.append(X.shape[0]) or fit(self, X, y, **kw))
+    table = train_classifiers(articles, ["tfidf"], {"tfidf_C": [1.0]}, tmp_path / "clf", seed=0)
+    assert fitted_rows == [len(splits["train"]) + len(pieces["train"])]
+    row = table.iloc[0]
+    assert row["n_train_pieces"] == len(pieces["train"])
+    assert 0 < row["val_piece_macro_f1"] <= 1 and 0 < row["test_piece_accuracy"] <= 1
+
+
+def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=3.0, size=(4000, 3))
+    scaled = np.exp(logits / 2.5)
+    labels = np.array([rng.choice(3, p=p / p.sum()) for p in scaled])
+    assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.1)

