@@ -15,7 +15,7 @@ from selfconsuming.gpus import claim_gpu
 from workflow_helpers import REPO, SNAKEMAKE, build_tiny_world_gpt2, run_snakemake, tiny_config, write_config
 
 GPU_RULES = {"pretrain_base", "finetune_gen0", "finetune", "synthesize", "synthesize_base", "train_classifier",
-             "score_quality", "neuron_activations"}
+             "score_bias", "score_quality", "neuron_activations"}
 
 
 def _start(workdir, configfile):
@@ -117,6 +117,20 @@ def test_slurm_profile_requests_gpus_through_the_plugin_resources(tmp_path):
         elif rule != "all":
             assert res.get("gpu", "0") == "0", (rule, res)
         assert "slurm_extra" not in res
+
+
+@pytest.mark.parametrize("device, gpus", [("cuda", "1"), ("cpu", "0")])
+def test_scoring_rules_ask_for_the_device_they_use(tmp_path, device, gpus):
+    """score_bias and score_quality run models on the job's device, so under cuda they ask for a card."""
+    config = {**tiny_config("world-gpt2"), "device": device}
+    cmd = SNAKEMAKE + ["--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile",
+                       write_config(config, tmp_path / "c.yaml"), "--cores", "2", "-n"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    resources = _job_resources(proc.stdout + proc.stderr)
+    for rule in ("score_bias", "score_quality"):
+        found = [res for r, res in resources if r == rule]
+        assert found and all(res.get("gpu") == gpus for res in found), (rule, found[:1])
 
 
 def _job_resources(output: str) -> list[tuple[str, dict]]:

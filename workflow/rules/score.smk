@@ -42,10 +42,12 @@ rule score_bias:
         logged("score_bias/{group}"),
     benchmark:
         benchmarked("score_bias/{group}")
-    threads: 1
+    # a transformers classifier runs on the job's device: a GPU rule, so it asks for (and locks) a card
+    threads: GPU["threads"]
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        mem_mb=GPU["mem_mb"],
+        runtime=GPU["runtime"],
+        gpu=GPU["gpu"],
     conda:
         "../../envs/scoring.yaml"
     script:
