@@ -402,10 +402,11 @@ def merge_shared_models(U: np.ndarray, y: np.ndarray, models) -> tuple[np.ndarra
         raise ValueError(f"got {len(codes)} model identities for {n} rows")
     if len(uniques) == n:
         return U, y
-    onehot = np.zeros((len(uniques), n))
-    onehot[codes, np.arange(n)] = 1.0
-    counts = onehot.sum(axis=1)
-    return (onehot @ U) / counts[:, None], (onehot @ y) / counts
+    counts = np.bincount(codes)
+    U_models = U[np.unique(codes, return_index=True)[1]]  # first copy of each model, in code order
+    for code in np.flatnonzero(counts > 1):  # the few shared models
+        U_models[code] = U[codes == code].mean(axis=0)
+    return U_models, np.bincount(codes, weights=y) / counts
 
 
 def _contiguous_groups(groups, n: int) -> np.ndarray:
@@ -454,8 +455,8 @@ def ols_hac_by_unit(X: np.ndarray, y: np.ndarray, maxlags: int = 1, groups=None,
         var_beta = (a * a).sum(axis=0)
         for lag in range(1, min(maxlags, n - 1) + 1):
             weight = 1.0 - lag / (maxlags + 1.0)
-            same = codes[lag:] == codes[:-lag]
-            var_beta += 2.0 * weight * (a[lag:][same] * a[:-lag][same]).sum(axis=0)
+            same = (codes[lag:] == codes[:-lag]).astype(float)  # 1 where both rows share a group
+            var_beta += 2.0 * weight * (same @ (a[lag:] * a[:-lag]))
         if use_correction:
             var_beta *= n / (n - 2.0)
         se = np.sqrt(var_beta)
