@@ -148,7 +148,7 @@ rule findings:
         scores=[f"{RESULTS}/scores/{c}.parquet" for c in model_corpora()],
         code=code_of("findings.py"),
     params:
-        baseline="deterministic",
+        findings=config["findings"],
         seed=config["seed"],
     log:
         logged("findings"),
