@@ -15,7 +15,7 @@ import torch
 
 from selfconsuming import LEANINGS
 from selfconsuming.classifier import (
-    DEFAULT_PARAMS,
+    default_params,
     article_text,
     fit_temperature,
     load_leaning_classifier,
@@ -185,7 +185,7 @@ def test_pieces_are_in_the_training_data(tmp_path, monkeypatch):
     articles = synthetic_articles(per_label=20)
     for a in articles:  # long bodies, so windows are shorter than articles
         a["text"] = " ".join([a["text"]] * 12)
-    params = {**DEFAULT_PARAMS, "tfidf_C": [1.0]}
+    params = {**default_params(), "tfidf_C": [1.0]}
     splits = split_articles(articles, seed=0)
     pieces = piece_splits(splits, params, seed=0)
     per_article = params["pieces_per_article"] + params["fragments_per_article"]
@@ -214,3 +214,15 @@ def test_fit_temperature_recovers_the_temperature_that_made_the_labels():
     scaled = np.exp(logits / 2.5)
     labels = np.array([rng.choice(3, p=p / p.sum()) for p in scaled])
     assert fit_temperature(logits, labels) == pytest.approx(2.5, rel=0.1)
+
+
+def test_config_block_maps_onto_training_parameters():
+    """The schema holds every default: a validated config's classifier block is a full parameter set."""
+    from selfconsuming.classifier import params_from_config
+    from selfconsuming.config import schema_defaults
+
+    block = {**schema_defaults("classifier"), "lr": 1e-4, "pieces_per_article": 5}
+    params = params_from_config(block, allow_download=False)
+    assert set(params) == set(default_params())
+    assert params["learning_rate"] == 1e-4 and params["pieces_per_article"] == 5
+    assert default_params()["learning_rate"] == schema_defaults("classifier")["lr"]

