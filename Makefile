@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 CONFIG ?= config/config.yaml
 
-.PHONY: setup run report test test-fast lint benchmarks smollm2 clean
+.PHONY: setup run report test test-fast lint benchmarks smollm2 clean config-docs
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/snakemake --lint --cores 1
+
+# config/README.md is generated from the schema (a test fails when it is stale)
+config-docs: setup
+	cd scripts && ../$(BIN)/python -c "from selfconsuming.config import config_reference; print(config_reference())" > ../config/README.md
 
 benchmarks: setup
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -159,3 +159,9 @@ def test_no_package_module_keeps_its_own_defaults_table():
     offenders = [p.name for p in (REPO / "scripts/selfconsuming").rglob("*.py")
                  if p.name != "theory.py" and re.search(r"^DEFAULT_PARAMS\b", p.read_text(), re.M)]
     assert not offenders, offenders
+
+
+def test_config_reference_is_generated_from_the_current_schema():
+    from selfconsuming.config import config_reference
+
+    assert (REPO / "config/README.md").read_text() == config_reference() + "\n", "run `make config-docs`"

@@ -232,3 +232,49 @@ def _schema_error_key(message: str) -> str:
     if not path:
         return "<config>"
     return ".".join(p.strip("'\"") for p in re.findall(r"\[([^\]]+)\]", path[-1])) or "<config>"
+
+
+def _type_name(spec: dict) -> str:
+    if "$ref" in spec:
+        return spec["$ref"].rsplit("/", 1)[-1]
+    kind = spec.get("type", "object" if "properties" in spec else "any")
+    text = " or ".join(kind) if isinstance(kind, list) else kind
+    if "enum" in spec:
+        text += ": " + ", ".join(str(v) for v in spec["enum"])
+    return text
+
+
+def _reference_rows(spec: dict, prefix: str, rows: list) -> None:
+    for name, sub in spec.get("properties", {}).items():
+        key = f"{prefix}{name}"
+        default = sub.get("default", "")
+        description = " ".join(str(sub.get("description", "")).split())
+        rows.append((key, _type_name(sub), "" if default == "" else f"`{default!r}`" if not isinstance(default, dict)
+                     or len(str(default)) < 60 else "see below", description))
+        _reference_rows(sub, key + ".", rows)
+
+
+def config_reference() -> str:
+    """config/README.md: every config key with its type, default and description, generated from the
+    schema so that it cannot drift from it (a test compares the file with this text)."""
+    import yaml
+
+    schema = yaml.safe_load(SCHEMA.read_text())
+    lines = ["# Configuration reference", "",
+             "Generated from `workflow/schemas/config.schema.yaml` by `make config-docs`; do not edit by hand.",
+             "A bad config fails before any job runs, naming the key. `config/config.yaml` is the offline",
+             "default, `config/paper.yaml` the study on GPUs, `config/abp.yaml` the classifier on real news.", ""]
+    for title, spec, prefix in [("Top-level keys", schema, ""),
+                                ("A setup (`setups.<name>`)", schema["definitions"]["recipe"], "setups.<name>."),
+                                ("Resources (`resources.gpu_rules`, `resources.cpu_rules`)",
+                                 schema["definitions"]["resources"], "")]:
+        rows: list = []
+        _reference_rows(spec, prefix, rows)
+        lines += [f"## {title}", "", "| key | type | default | what it is |", "|---|---|---|---|"]
+        lines += [f"| `{k}` | {t} | {d} | {w} |" for k, t, d, w in rows]
+        lines.append("")
+    lines += ["## Defaults of the object-valued keys", ""]
+    for name in ("setups",):
+        lines += [f"`{name}`:", "", "```yaml", yaml.safe_dump(schema["properties"][name]["default"], sort_keys=False).rstrip(),
+                  "```", ""]
+    return "\n".join(lines)
