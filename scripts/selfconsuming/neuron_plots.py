@@ -59,7 +59,7 @@ def plot_r_by_layer(stats, out_png):
             ax.set_title(f"{SOURCE_LABEL[source]} vs {METRIC_LABEL[metric]}: "
                          f"{len(sig)} of {len(part)} units significant", fontsize=10)
             if col == 0:
-                ax.set_ylabel("Pearson r across models")
+                ax.set_ylabel("Pearson r across distinct models")
             if row == 1:
                 ax.set_xlabel("layer")
     axes[1, 0].set_xticks(np.arange(len(layers)), [str(layer) for layer in layers])
@@ -67,13 +67,16 @@ def plot_r_by_layer(stats, out_png):
                plt.Line2D([], [], ls="", marker="o", color=SIGNIFICANT_COLOR)]
     fig.legend(handles, ["all units (box 25-75%, whiskers 5-95%)", "significant unit (HAC test, Bonferroni)"],
                loc="lower center", ncol=2, frameon=False, bbox_to_anchor=(0.5, -0.04))
-    fig.suptitle("Correlation of each hidden unit with bias and quality, by layer")
+    models = f" ({int(stats['n_models'].max())} distinct models)" if "n_models" in stats.columns else ""
+    fig.suptitle(f"Correlation of each hidden unit with bias and quality, by layer{models}")
     fig.tight_layout()
     save_figure(fig, out_png, dpi=150, tight=True)
 
 
 def plot_pvalues_by_unit(stats, out_png, alpha=0.05):
     """-log10 HAC p of every unit along the network (Manhattan style), one panel per relation.
+
+    The p values are neuron_statistics' panel HAC (lags within each (setup, replicate) series).
 
     Points are coloured by layer (alternating shades) and the dashed line is the
     Bonferroni threshold alpha / (number of tests in the table), as in neuron_statistics.
@@ -106,7 +109,7 @@ def plot_pvalues_by_unit(stats, out_png, alpha=0.05):
         source, metric = relation.split("_")
         ax.set_title(f"{SOURCE_LABEL[source]} vs {METRIC_LABEL[metric]}: {int(above.sum())} significant",
                      fontsize=10, loc="left")
-        ax.set_ylabel("-log10 p (HAC)")
+        ax.set_ylabel("-log10 p (panel HAC)")
     axes[0].set_ylim(0, cap * 1.08)
     handles, labels = [], []
     for ax in axes:  # one legend entry per kind, whichever panel has it
@@ -119,6 +122,7 @@ def plot_pvalues_by_unit(stats, out_png, alpha=0.05):
     axes[-1].set_xticks(centres, [str(layer) for layer in layers])
     axes[-1].set_xlim(-hidden * 0.1, (layers.max() + 1) * hidden + hidden * 0.1)
     axes[-1].set_xlabel(f"layer (units 0..{hidden - 1} of each layer left to right; layers in alternating shades)")
-    fig.suptitle("Significance of each hidden unit's HAC regression, along the network")
+    fig.suptitle("Significance of each hidden unit's HAC regression (lags within each setup and replicate), "
+                 "along the network")
     fig.tight_layout()
     save_figure(fig, out_png, dpi=150, tight=True)
