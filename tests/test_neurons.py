@@ -150,7 +150,8 @@ def write_run(root, setups=("beam", "nucleus"), replicates=2, generations=3, n_u
             part = root / "neurons" / "parts" / s / f"rep{r}.activations.npz"
             part.parent.mkdir(parents=True, exist_ok=True)
             np.savez(part, **arrays)
-            series.append({"setup": s, "replicate": r, "models": [str(rep_dir / f"gen{g}") for g in range(generations)]})
+            models = [str(rep_dir / f"gen{g}") for g in range(generations)]
+            series.append({"setup": s, "replicate": r, "models": models})
             parts.append(str(part))
             values.update({(s, r, g): arrays[f"gen{g}"] for g in range(generations)})
     return series, parts, values

@@ -548,7 +548,8 @@ def _align(units: pd.DataFrame, summary: pd.DataFrame, metric_columns, name: str
             raise ValueError(f"summary column {column!r} is missing for models {bad.values.tolist()}")
     generations = merged.groupby("model")["generation"].nunique()
     if (generations > 1).any():
-        raise ValueError(f"{name}: one model identity at several generations: {list(generations[generations > 1].index)}")
+        several = list(generations[generations > 1].index)
+        raise ValueError(f"{name}: one model identity at several generations: {several}")
     return merged.drop(columns="_merge")
 
 
