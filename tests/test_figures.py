@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy import stats
 
 from selfconsuming import LEANINGS
 from selfconsuming import figures, tables
@@ -21,14 +22,18 @@ def _interval(p, n):
     return max(p - half, 0.0), min(p + half, 1.0)
 
 
-def _row(setup, generation, kind, shares, quality, n, rng, oracle=True):
-    row = {"setup": setup, "generation": generation, "kind": kind, "n_articles": n}
+def _row(setup, generation, kind, shares, quality, n, rng, oracle=True, replicate=-1,
+         decoding="greedy"):
+    row = {"setup": setup, "replicate": replicate, "generation": generation, "kind": kind,
+           "decoding": decoding, "n_articles": n}
+    oracle_n = int(n * rng.uniform(0.5, 0.95)) if oracle else np.nan
+    row["oracle_n"] = oracle_n
     for leaning, p in zip(LEANINGS, shares):
         row[f"share_{leaning}"] = p
         row[f"share_{leaning}_lo"], row[f"share_{leaning}_hi"] = _interval(p, n)
         op = float(np.clip(p + rng.normal(0, 0.02), 0.01, 0.99)) if oracle else np.nan
         row[f"oracle_share_{leaning}"] = op
-        lo, hi = _interval(op, n) if oracle else (np.nan, np.nan)
+        lo, hi = _interval(op, oracle_n) if oracle else (np.nan, np.nan)
         row[f"oracle_share_{leaning}_lo"], row[f"oracle_share_{leaning}_hi"] = lo, hi
     valid = float(np.clip(quality + rng.normal(0, 0.02), 0, 1)) if oracle else np.nan
     row["oracle_valid_mean"] = valid
@@ -47,21 +52,34 @@ def _row(setup, generation, kind, shares, quality, n, rng, oracle=True):
     return row
 
 
+DECODINGS = {"deterministic": "greedy", "beam": "beam", "nucleus": "nucleus"}
+
+
 def fake_summary(setups=("deterministic", "preserve"), generations=3, seed=0, n=300,
-                 oracle=True):
-    """A plausible summary.csv: right share drifts up and quality decays per generation."""
+                 oracle=True, replicates=1):
+    """A plausible summary.csv in the workflow's shape: references (human, sampled base,
+    base-<decoding> per decoding used) and `replicates` runs per setup in which the right
+    share drifts up and quality decays per generation, each run with its own noise."""
     rng = np.random.default_rng(seed)
-    rows = [_row("human", -1, "human", (1 / 3, 1 / 3, 1 / 3), 0.95, n, rng, oracle),
-            _row("base", -1, "base", (0.25, 0.3, 0.45), 0.9, n, rng, oracle)]
+    rows = [_row("human", -1, "human", (1 / 3, 1 / 3, 1 / 3), 0.95, n, rng, oracle,
+                 decoding="human"),
+            _row("base", -1, "base", (0.25, 0.3, 0.45), 0.9, 5 * n, rng, oracle,
+                 decoding="nucleus")]
+    for decoding in dict.fromkeys(DECODINGS.get(s, "greedy") for s in setups):
+        rows.append(_row(f"base-{decoding}", -1, "base", (0.2, 0.45, 0.35), 0.9, n, rng,
+                         oracle, decoding=decoding))
     for i, setup in enumerate(setups):
         drift = 0.01 + 0.008 * i
         decay = 0.02 + 0.01 * (i % 3)
-        for g in range(generations):
-            right = min(0.36 + drift * g + rng.normal(0, 0.01), 0.9)
-            left = max(0.30 - drift * g * 0.7 + rng.normal(0, 0.01), 0.02)
-            quality = max(0.92 - decay * g + rng.normal(0, 0.01), 0.05)
-            rows.append(_row(setup, g, "model", (left, 1 - left - right, right), quality,
-                             n, rng, oracle))
+        for r in range(replicates):
+            shift = rng.normal(0, 0.004)
+            for g in range(generations):
+                right = min(0.36 + (drift + shift) * g + rng.normal(0, 0.01), 0.9)
+                left = max(0.30 - drift * g * 0.7 + rng.normal(0, 0.01), 0.02)
+                quality = max(0.92 - decay * g + rng.normal(0, 0.01), 0.05)
+                rows.append(_row(setup, g, "model", (left, 1 - left - right, right), quality,
+                                 n, rng, oracle, replicate=r,
+                                 decoding=DECODINGS.get(setup, "greedy")))
     return pd.DataFrame(rows)
 
 
@@ -70,11 +88,12 @@ def fake_scores(summary, n=20, seed=0):
     rng = np.random.default_rng(seed)
     rows = []
     for _, r in summary.iterrows():
-        setup = r["setup"] if r["kind"] == "model" else r["kind"]
+        setup = r["setup"]
         for i in range(n):
             probs = rng.dirichlet([r["share_left"] * 5, r["share_center"] * 5,
                                    r["share_right"] * 5])
             rows.append({"id": f"a{i:03d}", "setup": setup, "generation": r["generation"],
+                         "replicate": r["replicate"],
                          "p_left": probs[0], "p_center": probs[1], "p_right": probs[2],
                          "label": LEANINGS[int(np.argmax(probs))],
                          "tqi": float(np.clip(rng.normal(r["tqi_mean"], 0.25), 0, 3)),
@@ -181,6 +200,89 @@ def test_metric_without_values_writes_a_message_figure(tmp_path):
         fake_summary(oracle=False), tmp_path / "valid.png", "oracle_valid", None))
 
 
+def _all_figures(summary, scores, out, labels=None):
+    """Every figure make_figures draws, from one summary."""
+    return [
+        figures.plot_leaning_distribution(summary, out / "lean.png", labels=labels),
+        figures.plot_share_across_generations(summary, out / "right.png", "right", labels=labels),
+        figures.plot_all_shares(summary, out / "all.png", labels=labels),
+        figures.plot_metric_across_generations(summary, out / "tqi.png", "tqi", labels=labels),
+        figures.plot_metric_across_generations(summary, out / "ppl.png", "ppl", log=True,
+                                               labels=labels),
+        figures.plot_tqi_distributions(scores, out / "tqid.png", labels=labels),
+        figures.plot_diversity(summary, out / "div.png", labels=labels),
+        figures.plot_oracle_vs_classifier(summary, out / "oracle.png", labels=labels),
+    ]
+
+
+def test_every_figure_renders_with_three_replicates(tmp_path):
+    summary = fake_summary(setups=("deterministic", "beam", "preserve"), replicates=3)
+    for paths in _all_figures(summary, fake_scores(summary, n=8), tmp_path):
+        _assert_written(paths)
+
+
+def test_a_summary_without_replicate_column_still_renders(tmp_path):
+    summary = fake_summary().drop(columns=["replicate", "decoding", "oracle_n"])
+    _assert_written(figures.plot_leaning_distribution(summary, tmp_path / "lean.png"))
+    _assert_written(figures.plot_share_across_generations(summary, tmp_path / "right.png"))
+    _assert_written(figures.plot_oracle_vs_classifier(summary, tmp_path / "oracle.png"))
+    assert len(tables.summary_table(summary)) == len(summary)
+
+
+def test_replicate_summary_is_mean_with_t_interval_across_replicates():
+    summary = fake_summary(replicates=4)
+    bands = figures.replicate_summary(summary, "share_right", ["preserve"])
+    values = summary.loc[(summary["setup"] == "preserve") & (summary["generation"] == 2),
+                         "share_right"].to_numpy()
+    lo, hi = stats.t.interval(0.95, 3, loc=values.mean(), scale=stats.sem(values))
+    got = bands[bands["generation"] == 2].iloc[0]
+    assert got["n_replicates"] == 4 and got["basis"] == "replicates"
+    assert got["mean"] == pytest.approx(values.mean())
+    assert (got["lo"], got["hi"]) == pytest.approx((lo, hi))
+    assert "R = 4 replicates" in figures.spread_note(bands)
+
+
+def test_single_replicate_keeps_the_corpus_interval_and_says_so():
+    summary = fake_summary(replicates=1)
+    bands = figures.replicate_summary(summary, "share_right", ["preserve"])
+    row = summary[(summary["setup"] == "preserve") & (summary["generation"] == 1)].iloc[0]
+    got = bands[bands["generation"] == 1].iloc[0]
+    assert got["basis"] == "corpus"
+    assert (got["lo"], got["hi"]) == (row["share_right_lo"], row["share_right_hi"])
+    assert figures.spread_note(bands) == "R = 1 replicate: 95% CI within the corpus"
+
+
+def test_leaning_bars_put_each_generation_0_under_the_base_model_with_its_decoding():
+    summary = fake_summary(setups=("deterministic", "beam", "preserve"), replicates=2)
+    groups = figures._leaning_bars(summary)
+    names = [[bar["label"] for bar in group] for group in groups]
+    assert names == [["human corpus", "base model, sampled (nucleus)"],
+                     ["base model, greedy", "deterministic, gen 0", "preserve, gen 0"],
+                     ["base model, beam", "beam, gen 0"]]
+    beam = groups[2][1]
+    gen0 = summary[(summary["setup"] == "beam") & (summary["generation"] == 0)]
+    assert beam["mean"][2] == pytest.approx(gen0["share_right"].mean())
+    assert sorted(beam["points"][2]) == sorted(gen0["share_right"])
+
+
+def test_setup_labels_state_the_run_recipe():
+    from selfconsuming.config import validated_config
+    from selfconsuming.recipes import setup_recipe
+
+    config = yaml.safe_load((REPORT_DIR.parents[1] / "config" / "config.yaml").read_text())
+    config["finetune"]["epochs"] = 3
+    config["setups"] = {"deterministic": {"decoding": "greedy"},
+                        "beam": {"decoding": "beam", "num_beams": 7},
+                        "overfit": {"decoding": "greedy", "epochs": 12, "weight_decay": 0.0},
+                        "preserve": {"decoding": "greedy", "preserve_fraction": 0.1}}
+    config = validated_config(config)
+    recipes = {s: setup_recipe(config, s) for s in config["setups"]}
+    labels = figures.setup_labels(recipes, n_human=45)
+    assert labels == {"deterministic": "deterministic (greedy)", "beam": "beam (7 beams)",
+                      "overfit": "overfit (12 epochs, wd 0)",
+                      "preserve": "preserve (+5 real, 10%)"}  # ceil(0.1 * 45) = 5
+
+
 # ---------------------------------------------------------------- tables
 def test_classifier_table_orders_chosen_first_and_keeps_values(tmp_path):
     metrics = pd.DataFrame({
@@ -206,28 +308,55 @@ def test_classifier_table_names_missing_column():
 def test_summary_table_formats_shares_with_intervals(tmp_path):
     summary = fake_summary()
     table = tables.summary_table(summary)
-    assert table.loc[0, "setup"] == "human corpus" and table.loc[1, "setup"] == "base model"
+    assert list(table["setup"][:3]) == ["human corpus", "base model, sampled (nucleus)",
+                                        "base model, greedy"]
     assert len(table) == len(summary)
     row = summary[(summary["setup"] == "preserve") & (summary["generation"] == 2)].iloc[0]
     shown = table[(table["setup"] == "preserve") & (table["generation"] == 2)].iloc[0]
     expected = f"{row['share_right'] * 100:.1f} [{row['share_right_lo'] * 100:.1f}, " \
                f"{row['share_right_hi'] * 100:.1f}]"
-    assert shown["right % [95% CI]"] == expected
+    assert shown["right % [95% CI]"] == expected and shown["replicates"] == 1
+    assert shown["oracle n"] == row["oracle_n"]
     page = tables.write_html_table(table, tmp_path / "s.html", "Summary").read_text()
     assert expected in page
     assert "oracle right % [95% CI]" in table.columns
     assert "oracle right % [95% CI]" not in tables.summary_table(fake_summary(oracle=False))
 
 
+def test_summary_table_shows_replicate_mean_and_t_interval():
+    summary = fake_summary(replicates=3)
+    table = tables.summary_table(summary)
+    assert len(table) == 3 + 2 * 3  # references, then one row per setup x generation
+    cell = summary[(summary["setup"] == "deterministic") & (summary["generation"] == 1)]
+    values = cell["tqi_mean"].to_numpy()
+    lo, hi = stats.t.interval(0.95, len(values) - 1, loc=values.mean(), scale=stats.sem(values))
+    shown = table[(table["setup"] == "deterministic") & (table["generation"] == 1)].iloc[0]
+    assert shown["replicates"] == 3
+    assert shown["TQI [95% CI]"] == f"{values.mean():.3f} [{lo:.3f}, {hi:.3f}]"
+
+
 def test_diversity_table_is_metric_by_generation():
     summary = fake_summary(setups=("deterministic", "preserve"), generations=3)
     table = tables.diversity_table(summary)
-    assert list(table.columns) == ["setup", "metric", "human", "base", "gen 0", "gen 1", "gen 2"]
+    assert list(table.columns) == ["setup", "replicates", "metric", "human", "base (sampled)",
+                                   "base (same decoding)", "gen 0", "gen 1", "gen 2"]
     assert len(table) == 2 * 9
     got = table[(table["setup"] == "preserve") & (table["metric"] == "distinct_2")].iloc[0]
     want = summary[(summary["setup"] == "preserve") & (summary["generation"] == 1)]
     assert got["gen 1"] == pytest.approx(want["distinct_2"].iloc[0])
     assert got["human"] == pytest.approx(summary.loc[summary["kind"] == "human", "distinct_2"].iloc[0])
+    like = summary.loc[summary["setup"] == "base-greedy", "distinct_2"].iloc[0]
+    assert got["base (same decoding)"] == pytest.approx(like)
+
+
+def test_diversity_table_with_replicates_shows_mean_and_half_width():
+    summary = fake_summary(replicates=3)
+    table = tables.diversity_table(summary)
+    got = table[(table["setup"] == "deterministic") & (table["metric"] == "unique_1")].iloc[0]
+    values = summary.loc[(summary["setup"] == "deterministic") & (summary["generation"] == 2),
+                         "unique_1"].to_numpy()
+    half = stats.t.ppf(0.975, 2) * stats.sem(values)
+    assert got["replicates"] == 3 and got["gen 2"] == f"{values.mean():.3f} ± {half:.3f}"
 
 
 def test_neuron_sets_table_renders_any_columns(tmp_path):
@@ -286,6 +415,26 @@ def test_example_continuations_with_given_article():
     assert "missing from the corpus" in page  # preserve gen 3 lacks a000
     with pytest.raises(ValueError, match="zzz"):
         tables.example_continuations(human, synthetic, None, article_id="zzz")
+
+
+def test_example_continuations_show_one_replicate():
+    human, synthetic = _corpora()
+    scores = fake_scores(fake_summary(generations=4, replicates=2), n=4)
+    page = tables.example_continuations(human, synthetic, scores, article_id="a001",
+                                        generations=(0, 3), replicate=1)
+    tqi = scores[(scores["id"] == "a001") & (scores["setup"] == "preserve")
+                 & (scores["generation"] == 3) & (scores["replicate"] == 1)]["tqi"].iloc[0]
+    assert f"{tqi:.3f}" in page and "replicate 1" in page
+
+
+def test_replicate_corpora_picks_one_replicate_by_name():
+    corpora = ["beam/rep0/gen0", "beam/rep1/gen0", "beam/rep0/gen1", "my/set/rep0/gen2"]
+    paths = [f"p{i}" for i in range(4)]
+    assert tables.replicate_corpora(corpora, paths) == {
+        ("beam", 0): "p0", ("beam", 1): "p2", ("my/set", 2): "p3"}
+    assert tables.replicate_corpora(["beam/gen3"], ["x"]) == {("beam", 3): "x"}
+    with pytest.raises(ValueError, match="rep<r>"):
+        tables.replicate_corpora(["beam"], ["x"])
 
 
 # ---------------------------------------------------------------- report captions

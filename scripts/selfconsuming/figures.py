@@ -7,6 +7,7 @@ come from `setup_colours`, so a setup looks the same in every figure.
 
 import functools
 import hashlib
+import math
 from pathlib import Path
 
 import matplotlib
@@ -15,10 +16,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from selfconsuming import LEANINGS  # noqa: E402
 from selfconsuming.io import atomic_path  # noqa: E402
+from selfconsuming.summary import mean_with_ci  # noqa: E402
 
 DECODING_SETUPS = ("deterministic", "beam", "nucleus")
 MITIGATION_SETUPS = ("overfit", "preserve", "accumulate")
@@ -62,7 +64,7 @@ DIVERSITY_METRICS = {
 }
 METRIC_LABELS = {
     "tqi": "Text quality index (0-3, 3 = clean)",
-    "ppl": "Perplexity (reference LM; lower = more fluent)",
+    "ppl": "Perplexity (lower = more fluent)",
     "oracle_valid": "Sentences the oracle parses (share)",
 }
 
@@ -119,6 +121,18 @@ def _require_columns(df, columns, what):
         raise ValueError(f"{what} lacks column(s) {missing}; has {list(df.columns)}")
 
 
+def with_replicates(summary):
+    """The summary with a `replicate` column (0 for model rows, -1 for references when absent).
+
+    Summaries written before replicates existed hold one run per setup; reading them as
+    replicate 0 lets every figure and table take both shapes.
+    """
+    _require_columns(summary, ["setup", "generation", "kind"], "summary")
+    if "replicate" in summary.columns:
+        return summary
+    return summary.assign(replicate=np.where(summary["kind"] == "model", 0, -1))
+
+
 def _setups_of(summary, setups=None):
     """Model setups to plot: the given ones (checked) or all, study order first."""
     _require_columns(summary, ["setup", "generation", "kind"], "summary")
@@ -139,9 +153,30 @@ def _model_rows(summary, setup):
 
 
 def _reference_row(summary, kind):
-    """The human or base row of the summary, or None when absent."""
-    rows = summary[summary["kind"] == kind]
+    """The human row, or the sampled base row (setup "base"), or None when absent.
+
+    Base rows decoded like a setup (setup "base-<decoding>") are the like-for-like
+    comparison of generation 0 and are picked by `_base_row_for`, never here.
+    """
+    rows = summary[(summary["kind"] == kind) & (summary["setup"] == kind)]
+    if rows.empty:
+        rows = summary[summary["kind"] == kind]
+        rows = rows[~rows["setup"].astype(str).str.startswith(f"{kind}-")]
     return None if rows.empty else rows.iloc[0]
+
+
+def _base_row_for(summary, decoding):
+    """The base model's row decoded with `decoding` (setup "base-<decoding>"), or None."""
+    rows = summary[(summary["kind"] == "base") & (summary["setup"] == f"base-{decoding}")]
+    return None if rows.empty else rows.iloc[0]
+
+
+def _setup_decoding(summary, setup):
+    """Decoding of a setup's model rows (the summary's `decoding` column), or None."""
+    if "decoding" not in summary.columns:
+        return None
+    values = _model_rows(summary, setup)["decoding"].dropna()
+    return str(values.iloc[0]) if len(values) else None
 
 
 def _colours_for(summary):
@@ -163,7 +198,117 @@ def _metric_columns(df, metric):
     return mean, None, None
 
 
+def replicate_interval(rows, mean_col, lo_col=None, hi_col=None, alpha=0.05):
+    """(mean, lo, hi, n, basis) of one cell (setup x generation) over its replicates.
+
+    With two or more replicates: their mean with a t interval across replicates (the
+    spread of the loop itself, basis "replicates"). With one: that corpus's own
+    interval from lo_col/hi_col (Wilson for shares, t over articles; basis "corpus"),
+    so a single run still shows its sampling uncertainty. NaN values are left out.
+    """
+    finite = rows[rows[mean_col].notna()]
+    n = len(finite)
+    if n == 0:
+        return (np.nan, np.nan, np.nan, 0, "none")
+    if n == 1:
+        row = finite.iloc[0]
+        lo = row[lo_col] if lo_col else np.nan
+        hi = row[hi_col] if hi_col else np.nan
+        basis = "corpus" if pd.notna(lo) and pd.notna(hi) else "none"
+        return (float(row[mean_col]), lo, hi, 1, basis)
+    mean, lo, hi = mean_with_ci(finite[mean_col], alpha=alpha)
+    return (mean, lo, hi, n, "replicates")
+
+
+def replicate_summary(summary, metric, setups=None, alpha=0.05):
+    """Per model (setup, generation): the replicate mean of `metric` with its 95% interval.
+
+    Columns setup, generation, mean, lo, hi, n_replicates, basis (see
+    `replicate_interval`). `metric` is a summary column or the stem of <metric>_mean.
+    """
+    summary = with_replicates(summary)
+    mean_col, lo_col, hi_col = _metric_columns(summary, metric)
+    models = summary[summary["kind"] == "model"]
+    if setups is not None:
+        models = models[models["setup"].isin(list(setups))]
+    rows = []
+    for (setup, generation), cell in models.groupby(["setup", "generation"], sort=False):
+        mean, lo, hi, n, basis = replicate_interval(cell, mean_col, lo_col, hi_col, alpha)
+        rows.append({"setup": setup, "generation": generation, "mean": mean, "lo": lo,
+                     "hi": hi, "n_replicates": n, "basis": basis})
+    columns = ["setup", "generation", "mean", "lo", "hi", "n_replicates", "basis"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["setup", "generation"],
+                                                          kind="stable", ignore_index=True)
+
+
+def spread_note(bands):
+    """One line saying what the bands are: across replicates (with R) or within one corpus."""
+    counts = bands.loc[bands["n_replicates"] > 0, "n_replicates"]
+    if counts.empty:
+        return ""
+    low, high = int(counts.min()), int(counts.max())
+    if low >= 2:
+        r = str(low) if low == high else f"{low}-{high}"
+        return f"mean of R = {r} replicates (thin lines), 95% t CI across replicates"
+    if high == 1:
+        return "R = 1 replicate: 95% CI within the corpus"
+    return (f"R = {low}-{high} replicates: 95% t CI across replicates, "
+            "within-corpus CI where R = 1")
+
+
+def setup_labels(recipes, n_human=None) -> dict:
+    """Legend label per setup naming what sets it apart, read from the run's recipes.
+
+    A recipe field is named when it differs from the value most setups share
+    (e.g. "overfit (10 epochs, wd 0)"), decoding when it is not greedy, and the data
+    rules always ("preserve (+5 real, 10%)" with the count ceil(fraction x n_human)).
+    So legends state this run's values, never the study's typed-in ones.
+    """
+    recipes = dict(recipes or {})
+    common = {}
+    for field in ("epochs", "lr", "weight_decay", "batch_size", "init"):
+        values = pd.Series([r["finetune"].get(field) for r in recipes.values()], dtype=object)
+        common[field] = values.mode().iloc[0] if len(values.dropna()) else None
+    names = {"epochs": "{} epochs", "lr": "lr {}", "weight_decay": "wd {}",
+             "batch_size": "batch {}", "init": "init {}"}
+    labels = {}
+    for setup, recipe in recipes.items():
+        parts = []
+        synthesis, data = recipe.get("synthesis", {}), recipe.get("data", {})
+        decoding = recipe.get("decoding", "greedy")
+        if decoding == "beam":
+            parts.append(f"{synthesis.get('num_beams')} beams" if synthesis.get("num_beams")
+                         else "beam")
+        elif decoding == "nucleus":
+            parts.append(f"top-p {synthesis.get('top_p')}")
+            if synthesis.get("temperature") not in (None, 1, 1.0):
+                parts.append(f"T {synthesis['temperature']}")
+        for field, template in names.items():
+            value = recipe["finetune"].get(field)
+            if value != common[field]:
+                parts.append(template.format(f"{value:g}" if isinstance(value, float) else value))
+        fraction = data.get("preserve_fraction") or 0
+        if fraction > 0:
+            count = f"+{math.ceil(fraction * n_human)} real, " if n_human else ""
+            parts.append(f"{count}{fraction:.0%}")
+        if data.get("accumulate"):
+            parts.append("all data so far")
+        if (data.get("window") or 1) > 1:
+            parts.append(f"last {data['window']} corpora")
+        if data.get("start_labels"):
+            parts.append("start: " + "+".join(data["start_labels"]))
+        if data.get("synthetic_budget"):
+            parts.append(f"budget {data['synthetic_budget']}")
+        labels[setup] = f"{setup} ({', '.join(parts)})" if parts else f"{setup} ({decoding})"
+    return labels
+
+
+def _label(labels, setup):
+    return (labels or {}).get(setup, setup)
+
+
 # ---------------------------------------------------------------- drawing helpers
+
 
 def save_figure(fig, out_png, dpi=200, tight=False):
     """Write the figure as PNG and as PDF beside it (same stem), atomically; every figure module uses this.
@@ -196,15 +341,35 @@ def _line_with_band(ax, x, mean, lo, hi, colour, label, marker="o", scale=1.0):
         ax.fill_between(x, lo * scale, hi * scale, color=colour, alpha=0.15, linewidth=0)
 
 
+def reference_label(row) -> str:
+    """Legend name of a reference row: the human corpus, or the base model with its decoding.
+
+    The sampled base row (setup "base", decoding nucleus) is "base model, sampled"; a
+    base row decoded like a setup ("base-greedy") is "base model, greedy".
+    """
+    if row["kind"] == "human":
+        return REFERENCE_LABELS["human"]
+    decoding = row.get("decoding") if hasattr(row, "get") else None
+    if not isinstance(decoding, str) or not decoding:
+        setup = str(row["setup"])
+        decoding = setup[len("base-"):] if setup.startswith("base-") else None
+    if decoding is None:
+        return REFERENCE_LABELS["base"]
+    if row["setup"] == "base":
+        return "base model, sampled (nucleus)" if decoding == "nucleus" \
+            else f"base model ({decoding})"
+    return f"base model, {decoding}"
+
+
 def _reference_lines(ax, summary, mean_col, scale=1.0):
-    """Horizontal lines for the human corpus and the base model (when they have a value)."""
+    """Horizontal lines for the human corpus and the sampled base model (when they have a value)."""
     for kind in REFERENCE_KINDS:
         row = _reference_row(summary, kind)
         if row is None or pd.isna(row.get(mean_col)):
             continue
         ax.axhline(row[mean_col] * scale, color=REFERENCE_COLOURS[kind],
                    linestyle=REFERENCE_STYLES[kind], linewidth=1.1,
-                   label=REFERENCE_LABELS[kind])
+                   label=reference_label(row))
 
 
 def _integer_generations(ax):
@@ -225,15 +390,50 @@ def _legend_below(fig, axes, ncol=4):
                    frameon=False)
 
 
-def _draw_metric(ax, summary, metric, setups, colours, scale=1.0):
-    mean_col, lo_col, hi_col = _metric_columns(summary, metric)
+def _replicate_lines(ax, summary, setup, mean_col, colour, scale=1.0):
+    """Each replicate's trajectory as a thin line (only when there are two or more)."""
+    rows = _model_rows(summary, setup)
+    replicates = sorted(rows["replicate"].unique())
+    if len(replicates) < 2:
+        return
+    for replicate in replicates:
+        run = rows[rows["replicate"] == replicate]
+        ax.plot(run["generation"], run[mean_col] * scale, color=colour, linewidth=0.6,
+                alpha=0.45, zorder=1)
+
+
+def _draw_metric(ax, summary, metric, setups, colours, scale=1.0, labels=None):
+    """Per setup: replicate mean with its 95% band and every replicate as a thin line.
+
+    Returns the bands (see `replicate_summary`) so the caller can say what they are.
+    """
+    summary = with_replicates(summary)
+    mean_col, _, _ = _metric_columns(summary, metric)
+    bands = replicate_summary(summary, metric, setups)
     for setup in setups:
-        rows = _model_rows(summary, setup)
-        _line_with_band(ax, rows["generation"], rows[mean_col],
-                        rows[lo_col] if lo_col else None, rows[hi_col] if hi_col else None,
-                        colours[setup], setup, setup_marker(setup), scale)
+        _replicate_lines(ax, summary, setup, mean_col, colours[setup], scale)
+        band = bands[bands["setup"] == setup]
+        has_band = band["lo"].notna().any()
+        _line_with_band(ax, band["generation"], band["mean"],
+                        band["lo"].astype(float) if has_band else None,
+                        band["hi"].astype(float) if has_band else None,
+                        colours[setup], _label(labels, setup), setup_marker(setup), scale)
     _reference_lines(ax, summary, mean_col, scale)
     _integer_generations(ax)
+    return bands
+
+
+def _short_note(bands):
+    """What a line and its band are, in a few words (for crowded panels)."""
+    if (bands["n_replicates"] > 1).any():
+        return f"replicate means (R = {int(bands['n_replicates'].max())}), 95% t bands"
+    return "one replicate, 95% within-corpus bands"
+
+
+def _title_with_note(ax, title, bands):
+    """Title on the first line, what the bands mean (replicates or corpus) below it."""
+    note = spread_note(bands)
+    ax.set_title(f"{title}\n{note}" if note else title)
 
 
 def _paper_style(plot):
@@ -247,77 +447,140 @@ def _paper_style(plot):
 
 # ---------------------------------------------------------------- figures
 
-@_paper_style
-def plot_leaning_distribution(summary, out_png):
-    """Leaning shares of the human corpus, the base model and generation 0 of each setup.
+def _reference_bar(row, colour, hatch=None):
+    """A leaning bar of a reference corpus: its shares with their Wilson intervals."""
+    return {"label": reference_label(row), "colour": colour, "hatch": hatch,
+            "mean": np.array([row[f"share_{x}"] for x in LEANINGS], dtype=float),
+            "lo": np.array([row[f"share_{x}_lo"] for x in LEANINGS], dtype=float),
+            "hi": np.array([row[f"share_{x}_hi"] for x in LEANINGS], dtype=float),
+            "points": None, "n": 1}
 
-    Shows where each setup starts before the loop feeds on itself; a setup without a
-    generation 0 row is shown at its first generation (named in the legend).
-    """
-    share_cols = [f"share_{x}{s}" for x in LEANINGS for s in ("", "_lo", "_hi")]
-    _require_columns(summary, share_cols, "summary")
+
+def _first_generation_bar(summary, setup, colour, labels):
+    """A leaning bar of a setup's first generation (0): replicate mean, interval and replicates."""
+    rows = _model_rows(summary, setup)
+    first = rows[rows["generation"] == rows["generation"].min()]
+    generation = int(first["generation"].iloc[0])
+    cells = [replicate_interval(first, f"share_{x}", f"share_{x}_lo", f"share_{x}_hi")
+             for x in LEANINGS]
+    n = max(c[3] for c in cells)
+    return {"label": f"{_label(labels, setup)}, gen {generation}", "colour": colour,
+            "hatch": None, "n": n,
+            "mean": np.array([c[0] for c in cells], dtype=float),
+            "lo": np.array([c[1] for c in cells], dtype=float),
+            "hi": np.array([c[2] for c in cells], dtype=float),
+            "points": [first[f"share_{x}"].to_numpy(dtype=float) for x in LEANINGS]
+            if n > 1 else None}
+
+
+def _leaning_bars(summary, labels=None):
+    """Bars of the leaning figure in groups: references, then per decoding the base model
+    decoded that way followed by the generation 0 of every setup with that decoding."""
     colours = _colours_for(summary)
-    bars = []  # (label, colour, row)
+    groups = [[]]
     for kind in REFERENCE_KINDS:
         row = _reference_row(summary, kind)
         if row is not None:
-            bars.append((REFERENCE_LABELS[kind], colours[kind], row))
+            groups[0].append(_reference_bar(row, colours[kind]))
+    by_decoding = {}
     for setup in _setups_of(summary):
-        rows = _model_rows(summary, setup)
-        first = rows.iloc[0]
-        label = setup if first["generation"] == 0 else f"{setup} (gen {int(first['generation'])})"
-        bars.append((label, colours[setup], first))
-    if not bars:
-        raise ValueError("summary has no human, base or model rows to plot")
+        by_decoding.setdefault(_setup_decoding(summary, setup), []).append(setup)
+    for decoding, setups in by_decoding.items():
+        group = []
+        base = _base_row_for(summary, decoding) if decoding else None
+        if base is not None:
+            group.append(_reference_bar(base, "#c7c7c7", hatch="////"))
+        group += [_first_generation_bar(summary, s, colours[s], labels) for s in setups]
+        groups.append(group)
+    return [g for g in groups if g]
 
-    fig, axes = _new_figure(width=6.5, height=3.4)
-    ax = axes[0, 0]
-    x = np.arange(len(LEANINGS))
-    width = 0.8 / len(bars)
-    for i, (label, colour, row) in enumerate(bars):
-        mean = np.array([row[f"share_{x_}"] for x_ in LEANINGS]) * 100
-        lo = np.array([row[f"share_{x_}_lo"] for x_ in LEANINGS]) * 100
-        hi = np.array([row[f"share_{x_}_hi"] for x_ in LEANINGS]) * 100
-        err = np.vstack([np.clip(mean - lo, 0, None), np.clip(hi - mean, 0, None)])
-        ax.bar(x - 0.4 + width * (i + 0.5), mean, width, color=colour, label=label,
-               edgecolor="white", linewidth=0.5)
-        ax.errorbar(x - 0.4 + width * (i + 0.5), mean, yerr=err, fmt="none",
-                    ecolor="#444444" if colour != REFERENCE_COLOURS["human"] else "#aaaaaa",
-                    elinewidth=0.9, capsize=1.5)
-    ax.axhline(100 / len(LEANINGS), color="#bbbbbb", linewidth=0.8, zorder=0,
-               label="uniform (33.3%)")
-    ax.set_xticks(x, [LEANING_LABELS[x_] for x_ in LEANINGS])
-    ax.set_ylabel("Share of articles (%)")
-    ax.set_title("Leaning before the loop: human corpus, base model, generation 0 (95% CI)")
-    _legend_below(fig, axes, ncol=4)
+
+@_paper_style
+def plot_leaning_distribution(summary, out_png, labels=None):
+    """Leaning shares before the loop: human corpus, base model and each setup's generation 0.
+
+    Each generation 0 sits under the base model decoded the SAME way (summary rows
+    "base-<decoding>", hatched), the like-for-like comparison: what one fine-tuning
+    on human text changed. The sampled base row (setup "base") is its own bar, the
+    model's distribution rather than its mode. Generation 0 bars are replicate means
+    with a t interval across replicates (dots: single replicates); reference bars and
+    R = 1 bars carry their Wilson interval. A setup without generation 0 shows its
+    first generation (named in its label).
+    """
+    summary = with_replicates(summary)
+    share_cols = [f"share_{x}{s}" for x in LEANINGS for s in ("", "_lo", "_hi")]
+    _require_columns(summary, share_cols, "summary")
+    groups = _leaning_bars(summary, labels)
+    if not groups:
+        raise ValueError("summary has no human, base or model rows to plot")
+    positions, bars, y = [], [], 0.0
+    for group in groups:
+        for bar in group:
+            positions.append(y)
+            bars.append(bar)
+            y += 1
+        y += 0.6  # gap between decoding groups
+    fig, axes = _new_figure(1, len(LEANINGS), width=7.2, height=0.24 * len(bars) + 1.6,
+                            sharey=True)
+    for j, (ax, leaning) in enumerate(zip(axes[0], LEANINGS)):
+        for pos, bar in zip(positions, bars):
+            mean, lo, hi = bar["mean"][j] * 100, bar["lo"][j] * 100, bar["hi"][j] * 100
+            ax.barh(pos, mean, 0.8, color=bar["colour"], hatch=bar["hatch"],
+                    edgecolor="#555555" if bar["hatch"] else "white", linewidth=0.4)
+            if pd.notna(lo) and pd.notna(hi):
+                ax.errorbar(mean, pos, xerr=[[max(mean - lo, 0)], [max(hi - mean, 0)]],
+                            fmt="none", ecolor="#888888" if bar["colour"] == "#000000"
+                            else "#333333", elinewidth=0.9, capsize=1.5)
+            if bar["points"] is not None:
+                points = bar["points"][j] * 100
+                ax.scatter(points, np.full(len(points), pos), s=5, color="black", zorder=3,
+                           linewidths=0)
+        ax.axvline(100 / len(LEANINGS), color="#bbbbbb", linewidth=0.8, zorder=0)
+        ax.set_title(LEANING_LABELS[leaning].capitalize())
+        ax.set_xlabel("Share of articles (%)")
+    axes[0, 0].set_yticks(positions, [bar["label"] for bar in bars])
+    axes[0, 0].invert_yaxis()
+    replicated = max(bar["n"] for bar in bars) > 1
+    fig.suptitle("Leaning before the loop: each generation 0 under the base model decoded "
+                 "the same way (hatched)\n" +
+                 ("generation 0: replicate mean (dots: replicates), 95% t CI across replicates; "
+                  "references: 95% Wilson CI" if replicated else
+                  "95% Wilson CIs; thin line: uniform mix (33.3%)"), fontsize=8)
     return save_figure(fig, out_png)
 
 
 @_paper_style
-def plot_share_across_generations(summary, out_png, leaning="right", setups=None, title=None):
-    """Share of articles labelled `leaning`, per generation, one line per setup."""
+def plot_share_across_generations(summary, out_png, leaning="right", setups=None, title=None,
+                                  labels=None):
+    """Share of articles labelled `leaning` per generation: per setup the replicate mean,
+    its 95% band and every replicate as a thin line."""
     if leaning not in LEANINGS:
         raise ValueError(f"leaning must be one of {LEANINGS}, got {leaning!r}")
+    summary = with_replicates(summary)
     colours = _colours_for(summary)
     setups = _setups_of(summary, setups)
-    fig, axes = _new_figure(width=5.0, height=3.6)
+    fig, axes = _new_figure(width=5.0, height=3.8)
     ax = axes[0, 0]
-    _draw_metric(ax, summary, f"share_{leaning}", setups, colours, scale=100)
+    bands = _draw_metric(ax, summary, f"share_{leaning}", setups, colours, scale=100,
+                         labels=labels)
     ax.set_ylabel(f"{LEANING_LABELS[leaning].capitalize()} articles (%)")
-    ax.set_title(title or f"Share of {LEANING_LABELS[leaning]} articles (95% CI)")
-    _legend_below(fig, axes, ncol=4)
+    _title_with_note(ax, title or f"Share of {LEANING_LABELS[leaning]} articles", bands)
+    _legend_below(fig, axes, ncol=2)
     return save_figure(fig, out_png)
 
 
 @_paper_style
-def plot_all_shares(summary, out_png, setups=None):
+def plot_all_shares(summary, out_png, setups=None, labels=None):
     """Left, center and right shares side by side (one panel each, shared legend)."""
+    summary = with_replicates(summary)
     colours = _colours_for(summary)
     setups = _setups_of(summary, setups)
-    fig, axes = _new_figure(1, 3, width=7.2, height=3.0, sharey=True)
+    fig, axes = _new_figure(1, 3, width=7.2, height=3.3, sharey=True)
     for ax, leaning in zip(axes[0], LEANINGS):
-        _draw_metric(ax, summary, f"share_{leaning}", setups, colours, scale=100)
+        bands = _draw_metric(ax, summary, f"share_{leaning}", setups, colours, scale=100,
+                             labels=labels)
         ax.set_title(LEANING_LABELS[leaning].capitalize())
+    fig.suptitle(spread_note(bands), fontsize=8)
     axes[0, 0].set_ylabel("Share of articles (%)")
     _legend_below(fig, axes, ncol=4)
     return save_figure(fig, out_png)
@@ -325,22 +588,28 @@ def plot_all_shares(summary, out_png, setups=None):
 
 @_paper_style
 def plot_metric_across_generations(summary, out_png, metric, ylabel=None, setups=None,
-                                   title=None, log=False):
-    """Mean of a metric per generation with its 95% CI band (tqi, ppl, oracle_valid, ...)."""
+                                   title=None, log=False, labels=None):
+    """A metric per generation (tqi, ppl, oracle_valid, ...): per setup the replicate mean
+    with its 95% band and every replicate as a thin line."""
+    summary = with_replicates(summary)
     colours = _colours_for(summary)
     setups = _setups_of(summary, setups)
     mean_col, _, _ = _metric_columns(summary, metric)
     if summary.loc[summary["kind"] == "model", mean_col].isna().all():
         return _message_figure(out_png, f"No values of {mean_col} in this run\n"
                                "(e.g. oracle measures exist only on the news world)")
-    fig, axes = _new_figure(width=5.0, height=3.6)
+    fig, axes = _new_figure(width=5.0, height=3.8)
     ax = axes[0, 0]
-    _draw_metric(ax, summary, metric, setups, colours)
+    bands = _draw_metric(ax, summary, metric, setups, colours, labels=labels)
     if log:
         ax.set_yscale("log")
+        plain = FuncFormatter(lambda value, _: f"{value:g}")
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
     ax.set_ylabel(ylabel or METRIC_LABELS.get(metric, metric))
-    ax.set_title(title or f"{METRIC_LABELS.get(metric, metric).split(' (')[0]} across generations")
-    _legend_below(fig, axes, ncol=4)
+    _title_with_note(ax, title or f"{METRIC_LABELS.get(metric, metric).split(' (')[0]} "
+                     "across generations", bands)
+    _legend_below(fig, axes, ncol=2)
     return save_figure(fig, out_png)
 
 
@@ -349,12 +618,24 @@ def _grid(n, ncols):
     return int(np.ceil(n / ncols)), ncols
 
 
+def _replicate_means(rows, generations, column):
+    """Per generation, the mean of `column` in each replicate (x, y arrays for dots)."""
+    if "replicate" not in rows.columns or rows["replicate"].nunique() < 2:
+        return np.array([]), np.array([])
+    means = rows.groupby(["generation", "replicate"])[column].mean().reset_index()
+    means = means[means["generation"].isin(generations)]
+    return means["generation"].to_numpy(dtype=float), means[column].to_numpy(dtype=float)
+
+
 @_paper_style
-def plot_tqi_distributions(scores, out_png, setups=None):
+def plot_tqi_distributions(scores, out_png, setups=None, labels=None):
     """Per setup, the distribution of per-article TQI at each generation (box plots).
 
-    Rows whose setup is `human` or `base` (or whose generation is negative) are the
-    references, drawn as horizontal lines at their median.
+    Boxes pool the articles of every replicate; with two or more replicates each
+    replicate's mean TQI is a black dot beside the box, so spread between runs shows
+    next to spread between articles. Rows whose setup is `human` or `base...` (or whose
+    generation is negative) are the references: the human corpus and the sampled base
+    model are drawn as horizontal lines at their median.
     """
     _require_columns(scores, ["setup", "generation", "tqi"], "scores")
     is_ref = scores["setup"].isin(REFERENCE_KINDS) | (scores["generation"] < 0)
@@ -367,25 +648,32 @@ def plot_tqi_distributions(scores, out_png, setups=None):
                  [s for s in present if s not in STUDY_SETUPS]
     colours = setup_colours(present)
     nrows, ncols = _grid(len(setups), 3)
-    fig, axes = _new_figure(nrows, ncols, width=7.2, height=2.3 * nrows + 0.5,
+    fig, axes = _new_figure(nrows, ncols, width=7.2, height=2.3 * nrows + 0.6,
                             sharey=True)
+    replicated = False
     for ax, setup in zip(axes.flat, setups):
         rows = models[models["setup"] == setup]
         generations = sorted(rows["generation"].unique())
         data = [rows.loc[rows["generation"] == g, "tqi"].dropna().to_numpy() for g in generations]
-        box = ax.boxplot(data, positions=generations, widths=0.6, patch_artist=True,
+        box = ax.boxplot(data, positions=generations, widths=0.55, patch_artist=True,
                          showfliers=True, flierprops={"markersize": 1.5, "alpha": 0.4},
                          medianprops={"color": "black", "linewidth": 1.0})
         for patch in box["boxes"]:
             patch.set_facecolor(colours[setup])
             patch.set_alpha(0.7)
+        x, y = _replicate_means(rows, generations, "tqi")
+        if len(x):
+            replicated = True
+            ax.scatter(x + 0.38, y, s=5, color="black", zorder=3, linewidths=0,
+                       label="replicate mean")
         for kind in REFERENCE_KINDS:
             ref = scores.loc[scores["setup"] == kind, "tqi"].dropna()
             if len(ref):
                 ax.axhline(ref.median(), color=REFERENCE_COLOURS[kind],
                            linestyle=REFERENCE_STYLES[kind], linewidth=1.0,
-                           label=f"{REFERENCE_LABELS[kind]} (median)")
-        ax.set_title(setup)
+                           label=f"{'human corpus' if kind == 'human' else 'base model, sampled'}"
+                                 " (median)")
+        ax.set_title(_label(labels, setup))
         step = max(1, int(np.ceil(len(generations) / 11)))
         ax.set_xticks(generations[::step], [str(int(g)) for g in generations[::step]])
         ax.set_xlabel("Generation")
@@ -393,13 +681,18 @@ def plot_tqi_distributions(scores, out_png, setups=None):
         ax.set_visible(False)
     for ax in axes[:, 0]:
         ax.set_ylabel("TQI per article (0-3)")
-    _legend_below(fig, axes, ncol=2)
+    if replicated:
+        fig.suptitle("Boxes pool every replicate's articles; dots: each replicate's mean",
+                     fontsize=8)
+    _legend_below(fig, axes, ncol=3)
     return save_figure(fig, out_png)
 
 
 @_paper_style
-def plot_diversity(summary, out_png, setups=None, metrics=None):
-    """One panel per diversity metric across generations; human corpus dashed."""
+def plot_diversity(summary, out_png, setups=None, metrics=None, labels=None):
+    """One panel per diversity metric across generations: replicate means with 95% bands,
+    replicates as thin lines; human corpus dashed, sampled base model dotted."""
+    summary = with_replicates(summary)
     if metrics is None:
         metrics = [m for m in DIVERSITY_METRICS if m in summary.columns
                    and summary[m].notna().any()]
@@ -408,9 +701,9 @@ def plot_diversity(summary, out_png, setups=None, metrics=None):
     colours = _colours_for(summary)
     setups = _setups_of(summary, setups)
     nrows, ncols = _grid(len(metrics), 3)
-    fig, axes = _new_figure(nrows, ncols, width=7.2, height=2.1 * nrows + 0.5)
+    fig, axes = _new_figure(nrows, ncols, width=7.2, height=2.1 * nrows + 0.8)
     for ax, metric in zip(axes.flat, metrics):
-        _draw_metric(ax, summary, metric, setups, colours)
+        bands = _draw_metric(ax, summary, metric, setups, colours, labels=labels)
         title, unit = DIVERSITY_METRICS.get(metric, (metric, ""))
         ax.set_title(title)
         ax.set_ylabel(unit)
@@ -419,7 +712,11 @@ def plot_diversity(summary, out_png, setups=None, metrics=None):
         ax.set_visible(False)
     for ax in axes.flat[:len(metrics) - ncols]:
         ax.set_xlabel("")
-    _legend_below(fig, axes, ncol=4)
+    note = spread_note(bands)
+    if note and "within the corpus" in note:
+        note = "R = 1 replicate: one value per corpus (no interval)"
+    fig.suptitle(note, fontsize=8)
+    _legend_below(fig, axes, ncol=3)
     return save_figure(fig, out_png)
 
 
@@ -436,71 +733,141 @@ def _message_figure(out_png, message):
     return save_figure(fig, out_png)
 
 
+def _oracle_sizes(values, smallest=6.0, largest=60.0):
+    """Marker areas proportional to oracle_n (articles the oracle could label)."""
+    values = np.asarray(values, dtype=float)
+    top = np.nanmax(values) if np.isfinite(values).any() else np.nan
+    if not np.isfinite(top) or top <= 0:
+        return np.full(len(values), 14.0)
+    return np.clip(largest * np.nan_to_num(values) / top, smallest, largest)
+
+
+def _errors(frame, mean, lo, hi, scale=1.0):
+    """Asymmetric error-bar lengths from interval columns (zeros where absent)."""
+    if lo not in frame.columns or hi not in frame.columns:
+        return None
+    m = frame[mean].to_numpy(dtype=float)
+    down = np.clip(m - frame[lo].to_numpy(dtype=float), 0, None)
+    up = np.clip(frame[hi].to_numpy(dtype=float) - m, 0, None)
+    return np.nan_to_num(np.vstack([down, up])) * scale
+
+
+def _interval_of(column):
+    """The lo/hi columns of a summary value column (share_right, tqi_mean, ...)."""
+    stem = column[:-len("_mean")] if column.endswith("_mean") else column
+    return f"{stem}_lo", f"{stem}_hi"
+
+
+def _corpus_scatter(ax, rows, x, y, colour, marker, sizes, scale=1.0):
+    """One point per corpus (every replicate and generation) with its own 95% intervals."""
+    xerr = _errors(rows, x, *_interval_of(x), scale)
+    yerr = _errors(rows, y, *_interval_of(y), scale)
+    ax.errorbar(rows[x] * scale, rows[y] * scale, xerr=xerr, yerr=yerr, fmt="none",
+                ecolor=colour, elinewidth=0.5, alpha=0.35, zorder=1)
+    ax.scatter(rows[x] * scale, rows[y] * scale, color=colour, marker=marker, s=sizes,
+               alpha=0.85, linewidths=0, zorder=2)
+
+
+def _size_legend(ax, oracle_n):
+    """Legend of marker areas: the smallest, middle and largest oracle_n of the points."""
+    values = np.asarray(oracle_n, dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return
+    shown = sorted({int(np.min(values)), int(np.median(values)), int(np.max(values))})
+    areas = _oracle_sizes(np.append(values, shown))[-len(shown):]
+    handles = [ax.scatter([], [], s=a, color="#777777", linewidths=0) for a in areas]
+    ax.legend(handles, [f"oracle_n = {v}" for v in shown], loc="upper left", fontsize=6.5,
+              frameon=False, title="articles the oracle labels", title_fontsize=6.5,
+              handletextpad=0.3, borderaxespad=0.2)
+
+
 @_paper_style
-def plot_oracle_vs_classifier(summary, out_png, setups=None):
+def plot_oracle_vs_classifier(summary, out_png, setups=None, labels=None):
     """The world's exact oracle beside the model-based measures.
 
-    Top: share of right-leaning articles by the classifier (solid) and the oracle
-    (dashed) per generation, and the two against each other over all (setup,
-    generation) with the y = x line. Bottom: the same for quality, TQI (0-3, left
-    axis, solid) against the share of sentences the oracle parses (0-1, right axis,
-    dashed); the scales differ, so the scatter shows correlation, not agreement.
+    Top left: share of right-leaning articles by the classifier (solid) and the oracle
+    (dashed) per generation, replicate means with 95% bands. Top right: every model
+    corpus (setup x replicate x generation) as a point, classifier against oracle with
+    both Wilson intervals (the oracle's over the oracle_n articles it could label),
+    point area proportional to oracle_n, and the y = x line. Bottom: the same for
+    quality, TQI (0-3, left axis, solid) against the share of sentences the oracle
+    parses (0-1, right axis, dashed); the scales differ, so the scatter shows
+    correlation, not agreement.
     """
     if not all(c in summary.columns for c in ORACLE_COLUMNS) or \
             summary[list(ORACLE_COLUMNS)].isna().all().all():
         return _message_figure(out_png, "No oracle on this corpus\n(oracle columns are empty: "
                                "the data are not the built-in news world)")
     _require_columns(summary, ["share_right", "tqi_mean", "oracle_valid_mean"], "summary")
+    summary = with_replicates(summary)
     colours = _colours_for(summary)
     setups = _setups_of(summary, setups)
-    models = summary[summary["kind"] == "model"]
-    fig, axes = _new_figure(2, 2, width=7.2, height=5.6)
+    models = summary[(summary["kind"] == "model") & summary["setup"].isin(setups)]
+    oracle_n = models["oracle_n"] if "oracle_n" in models.columns else \
+        pd.Series(np.nan, index=models.index)
+    sizes = pd.Series(_oracle_sizes(oracle_n), index=models.index)
+    fig, axes = _new_figure(2, 2, width=7.2, height=6.0)
 
     # Leaning: same quantity, same scale.
     ax_line, ax_scatter = axes[0]
     for setup in setups:
-        rows = _model_rows(summary, setup)
         style = dict(color=colours[setup], marker=setup_marker(setup), markersize=3)
-        ax_line.plot(rows["generation"], rows["share_right"] * 100, linewidth=1.3,
-                     label=setup, **style)
-        ax_line.plot(rows["generation"], rows["oracle_share_right"] * 100, linewidth=1.0,
-                     linestyle="--", markerfacecolor="white", **style)
-        ax_scatter.scatter(rows["oracle_share_right"] * 100, rows["share_right"] * 100,
-                           color=colours[setup], marker=setup_marker(setup), s=14)
+        for column, dashed in (("share_right", False), ("oracle_share_right", True)):
+            band = replicate_summary(summary, column, [setup])
+            ax_line.plot(band["generation"], band["mean"] * 100, linewidth=1.0 if dashed else 1.3,
+                         linestyle="--" if dashed else "-",
+                         markerfacecolor="white" if dashed else colours[setup],
+                         label=None if dashed else _label(labels, setup), **style)
+            if band["lo"].notna().any():
+                ax_line.fill_between(band["generation"], band["lo"].astype(float) * 100,
+                                     band["hi"].astype(float) * 100, color=colours[setup],
+                                     alpha=0.08 if dashed else 0.15, linewidth=0)
+        rows = models[models["setup"] == setup]
+        _corpus_scatter(ax_scatter, rows, "oracle_share_right", "share_right", colours[setup],
+                        setup_marker(setup), sizes[rows.index], scale=100)
     both = models[["share_right", "oracle_share_right"]].dropna() * 100
     if len(both):
         lo, hi = both.min().min(), both.max().max()
         pad = 0.05 * (hi - lo or 1)
         ax_scatter.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="#999999",
-                        linewidth=0.8, linestyle=":", zorder=0, label="y = x")
+                        linewidth=0.8, linestyle=":", zorder=0)
+    _size_legend(ax_scatter, oracle_n)
     ax_line.set_ylabel("Right-leaning articles (%)")
-    ax_line.set_title("Right-leaning share: classifier (solid), oracle (dashed)")
+    bands = replicate_summary(summary, "share_right", setups)
+    ax_line.set_title("Right share: classifier (solid), oracle (dashed)\n"
+                      + _short_note(bands))
     _integer_generations(ax_line)
-    ax_scatter.set_xlabel("Oracle: right-leaning articles (%)")
-    ax_scatter.set_ylabel("Classifier: right-leaning (%)")
-    ax_scatter.set_title(f"Classifier against oracle (r = {_pearson(both):.2f})")
+    ax_scatter.set_xlabel("Oracle: right-leaning (%), Wilson CI over oracle_n")
+    ax_scatter.set_ylabel("Classifier: right-leaning (%), Wilson CI")
+    ax_scatter.set_title(f"Classifier vs oracle, one point per corpus\n"
+                         f"({len(both)} corpora, r = {_pearson(both):.2f}; dotted: y = x)")
 
     # Quality: different quantities and scales, so two y axes.
     ax_line, ax_scatter = axes[1]
     ax_valid = ax_line.twinx()
     ax_valid.spines["right"].set_visible(True)
     for setup in setups:
-        rows = _model_rows(summary, setup)
         style = dict(color=colours[setup], marker=setup_marker(setup), markersize=3)
-        ax_line.plot(rows["generation"], rows["tqi_mean"], linewidth=1.3, **style)
-        ax_valid.plot(rows["generation"], rows["oracle_valid_mean"], linewidth=1.0,
-                      linestyle="--", markerfacecolor="white", **style)
-        ax_scatter.scatter(rows["oracle_valid_mean"], rows["tqi_mean"], color=colours[setup],
-                           marker=setup_marker(setup), s=14)
+        tqi = replicate_summary(summary, "tqi", [setup])
+        valid = replicate_summary(summary, "oracle_valid", [setup])
+        ax_line.plot(tqi["generation"], tqi["mean"], linewidth=1.3, **style)
+        ax_valid.plot(valid["generation"], valid["mean"], linewidth=1.0, linestyle="--",
+                      markerfacecolor="white", **style)
+        rows = models[models["setup"] == setup]
+        _corpus_scatter(ax_scatter, rows, "oracle_valid_mean", "tqi_mean", colours[setup],
+                        setup_marker(setup), 14)
     ax_line.set_ylabel("TQI (0-3), solid")
     ax_valid.set_ylabel("Oracle valid share (0-1), dashed")
-    ax_line.set_title("Quality: TQI (solid), oracle valid share (dashed)")
+    ax_line.set_title("Quality: TQI (solid), oracle valid share (dashed)\n"
+                      + _short_note(replicate_summary(summary, "tqi", setups)).split(",")[0])
     _integer_generations(ax_line)
     both = models[["tqi_mean", "oracle_valid_mean"]].dropna()
     ax_scatter.set_xlabel("Oracle: share of sentences that parse (0-1)")
     ax_scatter.set_ylabel("TQI (0-3)")
-    ax_scatter.set_title(f"TQI against oracle valid share (r = {_pearson(both):.2f})")
-    _legend_below(fig, axes, ncol=7)
+    ax_scatter.set_title(f"TQI vs oracle valid share, per corpus\n"
+                         f"({len(both)} corpora, r = {_pearson(both):.2f}; bars: 95% t CI)")
+    _legend_below(fig, axes, ncol=3)
     return save_figure(fig, out_png)
 
 

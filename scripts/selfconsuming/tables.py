@@ -6,13 +6,16 @@ human article beside what each setup's models made of it.
 """
 
 import html
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from selfconsuming import LEANINGS
+from selfconsuming.figures import reference_label, replicate_interval, with_replicates
 from selfconsuming.io import atomic_path, write_table
+from selfconsuming.summary import mean_with_ci
 
 STYLE = """
 body { font-family: sans-serif; font-size: 13px; margin: 1em; }
@@ -102,46 +105,81 @@ def _with_interval(mean, lo, hi, scale=1.0, digits=1):
     return f"{mean * scale:.{digits}f} [{lo * scale:.{digits}f}, {hi * scale:.{digits}f}]"
 
 
-def _ordered_rows(summary):
-    """Human, base, then models by setup (first appearance) and generation."""
-    _require_columns(summary, ["setup", "generation", "kind"], "summary")
-    order = {"human": 0, "base": 1, "model": 2}
-    setups = {s: i for i, s in enumerate(dict.fromkeys(summary["setup"]))}
-    key = summary["kind"].map(order).fillna(3) * 1e6 + summary["setup"].map(setups) * 1e3
-    return summary.assign(_key=key + summary["generation"]).sort_values("_key").drop(columns="_key")
+def _setup_order(summary):
+    """Model setups in order of first appearance."""
+    return list(dict.fromkeys(summary.loc[summary["kind"] == "model", "setup"]))
 
 
-def _row_name(row):
-    return {"human": "human corpus", "base": "base model"}.get(row["kind"], row["setup"])
+def _references(summary):
+    """Reference rows in reading order: human, sampled base, then base-<decoding> rows."""
+    refs = summary[summary["kind"] != "model"]
+    key = refs["kind"].map({"human": 0, "base": 1}).fillna(2) * 2 + \
+        (refs["setup"] != refs["kind"]).astype(int)
+    return refs.assign(_key=key).sort_values("_key", kind="stable").drop(columns="_key")
+
+
+def _cells(summary):
+    """(setup, generation, rows) per model cell, setups by first appearance, generations ascending."""
+    models = summary[summary["kind"] == "model"]
+    for setup in _setup_order(summary):
+        rows = models[models["setup"] == setup]
+        for generation in sorted(rows["generation"].unique()):
+            yield setup, generation, rows[rows["generation"] == generation]
+
+
+def _interval_text(rows, mean_col, lo_col, hi_col, scale=1.0, digits=1):
+    """'mean [lo, hi]' of a cell over its replicates (see figures.replicate_interval)."""
+    if mean_col not in rows.columns:
+        return ""
+    lo_col = lo_col if lo_col in rows.columns else None
+    hi_col = hi_col if hi_col in rows.columns else None
+    mean, lo, hi, _, _ = replicate_interval(rows, mean_col, lo_col, hi_col)
+    return _with_interval(mean, lo, hi, scale, digits)
+
+
+def _summary_row(name, generation, rows):
+    """One display row of the summary table from the corpora of one cell (or one reference)."""
+    articles = rows["n_articles"].dropna() if "n_articles" in rows.columns else pd.Series([])
+    row = {"setup": name, "generation": generation,
+           "replicates": len(rows) if generation != "" else "",
+           "articles": articles.iloc[0] if articles.nunique() == 1 else
+           (articles.mean() if len(articles) else np.nan)}
+    for leaning in LEANINGS:
+        row[f"{leaning} % [95% CI]"] = _interval_text(
+            rows, f"share_{leaning}", f"share_{leaning}_lo", f"share_{leaning}_hi", scale=100)
+    row["oracle right % [95% CI]"] = _interval_text(
+        rows, "oracle_share_right", "oracle_share_right_lo", "oracle_share_right_hi", scale=100)
+    if "oracle_n" in rows.columns:
+        n = rows["oracle_n"].dropna()
+        row["oracle n"] = "" if n.empty else (int(n.iloc[0]) if n.nunique() == 1
+                                              else f"{int(n.min())}-{int(n.max())}")
+    row["oracle valid share"] = _interval_text(rows, "oracle_valid_mean", "oracle_valid_lo",
+                                               "oracle_valid_hi", digits=3)
+    row["TQI [95% CI]"] = _interval_text(rows, "tqi_mean", "tqi_lo", "tqi_hi", digits=3)
+    row["perplexity [95% CI]"] = _interval_text(rows, "ppl_mean", "ppl_lo", "ppl_hi", digits=1)
+    return row
 
 
 def summary_table(summary):
-    """Per (setup, generation): leaning shares (%), TQI and perplexity with 95% CIs."""
+    """Per reference corpus and per (setup, generation): leaning shares (%), oracle, TQI and
+    perplexity with 95% intervals.
+
+    A model cell with R >= 2 replicates shows the replicate mean with a t interval across
+    replicates (`replicates` column = R); with R = 1 the corpus's own interval (Wilson for
+    shares, t over articles). One row per cell keeps the table readable; the per-replicate
+    values are in summary.csv.
+    """
     _require_columns(summary, [f"share_{x}" for x in LEANINGS], "summary")
+    summary = with_replicates(summary)
+    rows = [_summary_row(reference_label(ref), "", summary.loc[[i]])
+            for i, ref in _references(summary).iterrows()]
+    rows += [_summary_row(setup, int(g), cell) for setup, g, cell in _cells(summary)]
+    table = pd.DataFrame(rows)
     has_oracle = "oracle_share_right" in summary.columns and \
         summary["oracle_share_right"].notna().any()
-    rows = []
-    for _, r in _ordered_rows(summary).iterrows():
-        row = {"setup": _row_name(r),
-               "generation": "" if r["kind"] != "model" else int(r["generation"]),
-               "articles": r.get("n_articles", np.nan)}
-        for leaning in LEANINGS:
-            row[f"{leaning} % [95% CI]"] = _with_interval(
-                r[f"share_{leaning}"], r.get(f"share_{leaning}_lo"),
-                r.get(f"share_{leaning}_hi"), scale=100)
-        if has_oracle:
-            row["oracle right % [95% CI]"] = _with_interval(
-                r["oracle_share_right"], r.get("oracle_share_right_lo"),
-                r.get("oracle_share_right_hi"), scale=100)
-            row["oracle valid share"] = _with_interval(
-                r.get("oracle_valid_mean"), r.get("oracle_valid_lo"), r.get("oracle_valid_hi"),
-                digits=3)
-        row["TQI [95% CI]"] = _with_interval(r.get("tqi_mean"), r.get("tqi_lo"),
-                                             r.get("tqi_hi"), digits=3)
-        row["perplexity [95% CI]"] = _with_interval(r.get("ppl_mean"), r.get("ppl_lo"),
-                                                    r.get("ppl_hi"), digits=1)
-        rows.append(row)
-    return pd.DataFrame(rows)
+    if not has_oracle:
+        table = table.drop(columns=[c for c in table.columns if c.startswith("oracle")])
+    return table
 
 
 DIVERSITY_COLUMNS = ("unique_1", "unique_2", "unique_3", "distinct_1", "distinct_2",
@@ -149,30 +187,53 @@ DIVERSITY_COLUMNS = ("unique_1", "unique_2", "unique_3", "distinct_1", "distinct
                      "syntactic_diversity")
 
 
+def _mean_pm(values):
+    """Replicate mean of one diversity cell, '± half-width' of its 95% t interval when R >= 2."""
+    mean, lo, hi = mean_with_ci(values)
+    if pd.isna(mean):
+        return ""
+    if pd.isna(lo):
+        return f"{mean:.3f}"
+    return f"{mean:.3f} ± {(hi - lo) / 2:.3f}"
+
+
 def diversity_table(summary, metrics=None):
     """Diversity metric x generation, one block per setup (as in Guo et al.'s table).
 
-    Columns: setup, metric, human, base, gen 0, gen 1, ...; the human and base values
-    repeat in every block so each block reads alone.
+    Columns: setup, replicates, metric, human, base (sampled), base (same decoding as the
+    setup, the like-for-like reference of generation 0), gen 0, gen 1, ... With one
+    replicate per setup the cells are the values; with more they read "mean ± half-width
+    of the 95% t interval across replicates". References repeat in every block so each
+    block reads alone.
     """
     metrics = [m for m in (metrics or DIVERSITY_COLUMNS) if m in summary.columns]
     if not metrics:
         raise ValueError(f"summary has none of the diversity columns {list(DIVERSITY_COLUMNS)}")
-    _require_columns(summary, ["setup", "generation", "kind"], "summary")
-    references = {kind: summary[summary["kind"] == kind] for kind in ("human", "base")}
+    summary = with_replicates(summary)
     models = summary[summary["kind"] == "model"]
     generations = sorted(models["generation"].unique())
+    replicated = models.groupby(["setup", "generation"]).size().max() > 1
+    references = _references(summary)
+    human = references[references["kind"] == "human"]
+    base = references[(references["kind"] == "base") & (references["setup"] == "base")]
     rows = []
-    for setup in dict.fromkeys(models["setup"]):
-        by_generation = models[models["setup"] == setup].set_index("generation")
+    for setup in _setup_order(summary):
+        own = models[models["setup"] == setup]
+        decoding = own["decoding"].dropna().iloc[0] if "decoding" in own.columns and \
+            own["decoding"].notna().any() else None
+        like = references[references["setup"] == f"base-{decoding}"]
         for metric in metrics:
-            row = {"setup": setup, "metric": metric}
-            for kind, ref in references.items():
-                row[kind] = ref[metric].iloc[0] if len(ref) else np.nan
+            row = {"setup": setup, "replicates": own["replicate"].nunique(), "metric": metric,
+                   "human": human[metric].iloc[0] if len(human) else np.nan,
+                   "base (sampled)": base[metric].iloc[0] if len(base) else np.nan,
+                   "base (same decoding)": like[metric].iloc[0] if len(like) else np.nan}
             for g in generations:
-                row[f"gen {int(g)}"] = by_generation[metric].get(g, np.nan)
+                values = own.loc[own["generation"] == g, metric]
+                row[f"gen {int(g)}"] = _mean_pm(values) if replicated else \
+                    (values.iloc[0] if len(values) else np.nan)
             rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return table.drop(columns=[c for c in ("base (same decoding)",) if table[c].isna().all()])
 
 
 def neuron_sets_table(sets):
@@ -243,15 +304,50 @@ def _scores_cells(s):
             f"<td>{_format_number(s['ppl']) if 'ppl' in s else ''}</td>")
 
 
+CORPUS_NAME = re.compile(r"^(?P<setup>.+?)(?:/rep(?P<replicate>\d+))?/gen(?P<generation>\d+)$")
+
+
+def replicate_corpora(corpora, paths, replicate=0) -> dict:
+    """{(setup, generation): path} of one replicate's synthetic corpora.
+
+    corpora are the workflow's model corpus names "<setup>/rep<r>/gen<g>" (a name
+    without "/rep<r>" is replicate 0), in the order of `paths`; the example table
+    follows one replicate so its rows are one loop, not a mix of runs.
+    """
+    if len(corpora) != len(paths):
+        raise ValueError(f"{len(corpora)} corpus names for {len(paths)} paths")
+    chosen = {}
+    for name, path in zip(corpora, paths):
+        match = CORPUS_NAME.match(str(name))
+        if match is None:
+            raise ValueError(f"corpus name {name!r} is not <setup>/rep<r>/gen<g>")
+        if int(match["replicate"] or 0) == replicate:
+            chosen[(match["setup"], int(match["generation"]))] = path
+    if not chosen:
+        raise ValueError(f"no corpus of replicate {replicate} among {list(corpora)[:5]}...")
+    return chosen
+
+
+def _scores_of_replicate(scores, replicate):
+    """Score rows of one replicate plus the references (replicate < 0 or no such column)."""
+    if scores is None or scores.empty or "replicate" not in scores.columns:
+        return scores
+    keep = scores["replicate"].isna() | (scores["replicate"] < 0) | \
+        (scores["replicate"] == replicate)
+    return scores[keep]
+
+
 def example_continuations(human_articles, synthetic_by_setup_gen, scores=None,
-                          article_id=None, generations=(0, 4, 10)):
+                          article_id=None, generations=(0, 4, 10), replicate=0):
     """HTML: one human article beside its synthetic versions at a few generations.
 
     synthetic_by_setup_gen maps (setup, generation) to the rows of that synthetic
-    corpus (id, title, text). scores holds per-article scores (id, setup, generation,
-    label, tqi, ppl); the human article's own scores are its rows with setup "human".
-    Without article_id the first human id present in every shown corpus is used.
+    corpus (id, title, text) of replicate `replicate`. scores holds per-article scores
+    (id, setup, replicate, generation, label, tqi, ppl); only that replicate's rows are
+    used; the human article's own scores are its rows with setup "human". Without
+    article_id the first human id present in every shown corpus is used.
     """
+    scores = _scores_of_replicate(scores, replicate)
     human = {str(a["id"]): a for a in human_articles}
     if not human:
         raise ValueError("no human articles given")
@@ -283,7 +379,8 @@ def example_continuations(human_articles, synthetic_by_setup_gen, scores=None,
     title = (f"Article {html.escape(article_id)}: {html.escape(str(article.get('title', '')))}"
              f" (human label: {html.escape(str(article.get('label', '?')))})")
     body = (f"<h3>{title}</h3>\n<table>\n<caption>The human article and its synthetic "
-            f"versions at generations {', '.join(map(str, generations))} (or the last "
-            f"that exist), with their scores</caption>\n{header}\n" + "\n".join(rows) +
+            f"versions in replicate {replicate} at generations "
+            f"{', '.join(map(str, generations))} (or the last that exist), with their "
+            f"scores</caption>\n{header}\n" + "\n".join(rows) +
             "\n</table>")
     return _html_document(f"Example continuations of article {article_id}", body)
