@@ -56,7 +56,6 @@ rule neuron_tables:
     input:
         activations=[f"{RESULTS}/neurons/parts/{s}.activations.npz" for s in SERIES],
         weights=[f"{RESULTS}/neurons/parts/{s}.weights.npz" for s in SERIES],
-        model=model_dir(SETUPS[0], 0, 0),
         code=code_of("neuron_tables.py"),
     params:
         series=[
