@@ -58,33 +58,71 @@ def test_corruptions_change_sentence_as_described():
     assert mild != s and abs(len(mild.split()) - len(s.split())) <= 2
     noise = q.corrupt_sentence(s, "noise", rng)
     assert not set(noise.lower().split()) & {"mayor", "visited", "station"}
+    looped = q.corrupt_sentence(s, "repeated", rng)
+    assert len(looped.split()) >= len(s.split()) + 4 and looped.endswith(".")
     with pytest.raises(ValueError, match="corruption kind"):
         q.corrupt_sentence(s, "typo", rng)
 
 
-def test_detector_dataset_is_balanced_and_seeded():
-    texts = articles(40, 5, seed=1)
-    sents, labels = q.build_detector_dataset(texts, seed=0, max_sentences=80)
-    assert len(sents) == 80
-    assert {c: labels.count(c) for c in q.CLASSES} == {c: 20 for c in q.CLASSES}
-    assert (sents, labels) == q.build_detector_dataset(texts, seed=0, max_sentences=80)
+def test_loop_and_glue_make_the_loops_and_seams_they_label():
+    rng = np.random.default_rng(1)
+    sents = english_sentences(8, 7)
+    looped, labels = q.loop_article(sents, rng)
+    m = labels.count("clean")
+    assert looped[:m] == sents[:m] and labels.count("repeated") >= 2
+    assert all(s in sents[:m] for s, label in zip(looped, labels) if label == "repeated")
+    pieces, labels = q.glue_fragments(sents, rng)
+    assert "fragment" in labels
+    assert all((p in sents) == (label == "clean") for p, label in zip(pieces, labels))
+
+
+def test_context_features_see_repeats_loops_and_open_ends():
+    a, b = english_sentences(2, 3)
+    feats = q.context_features([[a, b, a, a, "and then the mayor", "The vote the vote the vote the vote passed."]])
+    col = {name: feats[:, i] for i, name in enumerate(q.CONTEXT_FEATURES)}
+    np.testing.assert_allclose(col["prior_copies"][:4], np.log1p([0, 0, 1, 2]))
+    assert col["many_prior_copies"].tolist()[:4] == [0, 0, 0, 1]
+    assert col["prior_ngram_share"][2] == 1.0 and col["prior_ngram_share"][0] == 0.0
+    assert col["recent_repeat_share"][3] > 0 and col["recent_repeat_share"][1] == 0
+    assert col["starts_lower"][4] == 1 and col["ends_open"][4] == 1 and col["ends_open"][0] == 0
+    assert col["self_loop_share"][5] > 0.3 and col["self_loop_share"][0] == 0
+    # a sentence alone has no context
+    assert q.context_features([[a], [a]])[:, 0].tolist() == [0, 0]
+
+
+def test_detector_dataset_disjoint_sources_balanced_and_seeded():
+    texts = q.detector_world_texts(120, seed=3)
+    data = q.build_detector_dataset(texts, seed=0, max_sentences=600)
+    examples = data[data["split"] != "reference"]
+    counts = examples.groupby("label").size()
+    assert set(counts.index) == set(q.CLASSES) and counts.max() <= 100
+    # no source article serves two classes or both splits
+    assert examples.groupby("article")[["label", "split"]].nunique().max().max() == 1
+    # (the world itself repeats stock sentences across articles, so sentences may recur; articles do not)
+    assert not set(data.query("split == 'train'")["article"]) & set(data.query("split == 'test'")["article"])
+    pd_testing = pytest.importorskip("pandas").testing
+    pd_testing.assert_frame_equal(data, q.build_detector_dataset(texts, seed=0, max_sentences=600))
     with pytest.raises(ValueError, match="at least"):
-        q.build_detector_dataset(["Too short."], seed=0)
+        q.build_detector_dataset(["Too short. Really."], seed=0)
 
 
 # --- scoring -----------------------------------------------------------------
 
-def test_expected_and_top_scoring_by_hand():
-    probs = np.array([[0.5, 0.0, 0.1, 0.4],    # expected 1.5 + 0.1 = 1.6; top: clean 3 x 0.5 = 1.5
-                      [0.1, 0.2, 0.3, 0.4],    # expected 0.3 + 0.4 + 0.3 = 1.0; top: noise -> 0
-                      [0.4, 0.0, 0.0, 0.6]])   # an unsure clean... expected 1.2; top 0
+def test_expected_and_study_scoring_by_hand():
+    probs = np.array([[0.5, 0.0, 0.1, 0.4],    # expected 1.5 + 0.1 = 1.6; study: clean -> 3
+                      [0.1, 0.2, 0.3, 0.4],    # expected 0.3 + 0.4 + 0.3 = 1.0; study: noise -> 0
+                      [0.4, 0.0, 0.0, 0.6]])   # expected 1.2; study: noise -> 0
     np.testing.assert_allclose(q.sentence_scores(probs, "expected"), [1.6, 1.0, 1.2])
-    np.testing.assert_allclose(q.sentence_scores(probs, "top"), [1.5, 0.0, 0.0])
-    # "top" is not monotone in the clean share: unsure clean (0.4 -> 1.2) below confident mild (0.9 -> 1.8)
-    np.testing.assert_allclose(q.sentence_scores(np.array([[0.4, 0.3, 0.3, 0.0], [0.05, 0.9, 0.05, 0.0]]), "top"),
-                               [1.2, 1.8])
+    np.testing.assert_allclose(q.sentence_scores(probs, "study"), [3.0, 0.0, 0.0])
+    six = np.array([[0.1, 0.1, 0.0, 0.0, 0.7, 0.1],   # repeated: expected 0.3 + 0.2 + 0.7 + 0.1 = 1.3
+                    [0.3, 0.0, 0.0, 0.0, 0.0, 0.7]])  # fragment: 0.9 + 0.7 = 1.6
+    np.testing.assert_allclose(q.sentence_scores(six, "expected"), [1.3, 1.6])
+    # study = the value of the argmax class, whatever its probability
+    rng = np.random.default_rng(0)
+    random = rng.dirichlet(np.ones(6), size=50)
+    np.testing.assert_array_equal(q.sentence_scores(random, "study"), q.CLASS_VALUES[random.argmax(axis=1)])
     with pytest.raises(ValueError, match="scoring"):
-        q.sentence_scores(probs, "median")
+        q.sentence_scores(probs, "top")
     with pytest.raises(ValueError, match="shape"):
         q.sentence_scores(np.ones((2, 3)))
 
@@ -97,8 +135,8 @@ def test_tqi_averages_sentences_batches_once_and_empty_is_nan():
     assert [len(s) for s in per_sentence] == [2, 0, 1]
     np.testing.assert_allclose(tqi[[0, 2]], [1.6, 1.6])
     assert math.isnan(tqi[1])
-    tqi_top, _ = q.text_quality_index(texts, det, scoring="top")
-    np.testing.assert_allclose(tqi_top[[0, 2]], [1.5, 1.5])
+    tqi_study, _ = q.text_quality_index(texts, det, scoring="study")
+    np.testing.assert_allclose(tqi_study[[0, 2]], [3.0, 3.0])
     all_empty, _ = q.text_quality_index(["", "   "], det)
     assert np.isnan(all_empty).all()
 
@@ -115,7 +153,8 @@ def test_tqi_rejects_bad_detector_output():
 @pytest.fixture(scope="module")
 def trained_detector(tmp_path_factory):
     out = tmp_path_factory.mktemp("det") / "detector"
-    metrics = q.train_gibberish_detector(articles(300, 6, seed=2), seed=0, out_dir=out, max_sentences=4000)
+    texts = q.detector_world_texts(1200, seed=5)
+    metrics = q.train_gibberish_detector(texts, seed=0, out_dir=out, max_sentences=12000)
     return out, metrics
 
 
@@ -123,27 +162,61 @@ def test_trained_detector_saves_reports_and_reloads(trained_detector):
     out, metrics = trained_detector
     saved = json.loads((out / "detector.json").read_text())
     assert saved["classes"] == list(q.CLASSES) and saved["accuracy"] == metrics["accuracy"]
-    assert metrics["n_train"] + metrics["n_test"] == 4000
-    assert metrics["accuracy"] > 0.8, metrics
-    assert set(metrics["f1"]) == set(q.CLASSES)
+    assert set(metrics["recall"]) == set(q.CLASSES) and set(metrics["f1"]) == set(q.CLASSES)
+    assert metrics["n_train"] + metrics["n_test"] <= 12000
+    assert np.sum(metrics["confusion"]["rows_true"]) == metrics["n_test"]
     det = q.load_gibberish_detector(str(out))
     probs = det.predict_proba(["The mayor visited a small family bakery during a long interview."])
-    assert probs.shape == (1, 4) and probs.sum() == pytest.approx(1.0)
+    assert probs.shape == (1, 6) and probs.sum() == pytest.approx(1.0)
 
 
-def test_shuffled_text_scores_lower_tqi_than_clean(trained_detector):
+def test_held_out_recall_per_class(trained_detector):
+    recall = trained_detector[1]["recall"]
+    for kind in ("clean", "word_salad", "noise", "repeated"):
+        assert recall[kind] >= 0.9, recall
+    # a slip and a glued seam are alike at this training size (0.88 / 0.86 at the default 2,400 articles)
+    for kind in ("mild", "fragment"):
+        assert recall[kind] >= 0.75, recall
+
+
+@pytest.fixture(scope="module")
+def fresh_world():
+    from selfconsuming.prepare import world_articles
+
+    return [a["text"] for a in world_articles("test-quality", {"left": 10, "center": 10, "right": 10}, 11)]
+
+
+def test_degenerate_articles_score_below_their_clean_source(trained_detector, fresh_world):
     det = q.load_gibberish_detector(str(trained_detector[0]))
-    clean = articles(20, 5, seed=99)  # unseen sentences
     rng = np.random.default_rng(5)
-    salad = [" ".join(q.corrupt_sentence(s, "word_salad", rng) for s in split_sentences(t)) for t in clean]
-    noise = [" ".join(q.corrupt_sentence(s, "noise", rng) for s in split_sentences(t)) for t in clean]
-    tqi_clean, _ = q.text_quality_index(clean, det)
-    tqi_salad, _ = q.text_quality_index(salad, det)
+    sources = [split_sentences(t) for t in fresh_world]
+    looped = [" ".join(s[:2] + s[1:3] * 8) for s in sources]                   # a loop of 2 sentences
+    phrase = [" ".join(q.phrase_loop(x, rng) for x in s) for s in sources]      # looping phrases
+    glued = [" ".join(q.glue_fragments(s, rng, 6, 20)[0]) for s in sources]    # block-edge seams
+    salad = [" ".join(q.corrupt_sentence(x, "word_salad", rng) for x in s) for s in sources]
+    noise = [" ".join(q.corrupt_sentence(x, "noise", rng) for x in s) for s in sources]
+    clean, _ = q.text_quality_index(fresh_world, det)
+    assert clean.mean() > 2.7
+    for name, texts in [("looped", looped), ("phrase", phrase), ("glued", glued), ("salad", salad)]:
+        tqi, _ = q.text_quality_index(texts, det)
+        assert (tqi < clean).mean() >= 0.9, name
+        assert tqi.mean() < clean.mean() - 0.8, (name, tqi.mean(), clean.mean())
     tqi_noise, _ = q.text_quality_index(noise, det)
-    assert tqi_clean.mean() > 2.5
-    assert tqi_salad.mean() < tqi_clean.mean() - 1.0
-    assert tqi_noise.mean() < 1.0
-    assert (tqi_salad < tqi_clean).all()
+    assert tqi_noise.mean() < 0.5
+    # the loop is seen through the article context: sentence by sentence alone it scores higher
+    in_context, _ = q.text_quality_index(looped, det)
+    alone = [q.sentence_scores(det.predict_proba(split_sentences(t))).mean() for t in looped]
+    assert np.mean(alone) > in_context.mean() + 1.0 and (np.asarray(alone) > in_context).all()
+
+
+def test_study_tqi_is_mean_argmax_value(trained_detector, fresh_world):
+    det = q.load_gibberish_detector(str(trained_detector[0]))
+    texts = fresh_world[:5]
+    tqi, per_sentence = q.text_quality_index(texts, det, scoring="study")
+    probs = det.predict_proba_articles([split_sentences(t) for t in texts])
+    flat = np.concatenate(per_sentence)
+    np.testing.assert_array_equal(flat, q.CLASS_VALUES[probs.argmax(axis=1)])
+    np.testing.assert_allclose(tqi, [p.mean() for p in per_sentence])
 
 
 # --- transformers detector ---------------------------------------------------
@@ -162,7 +235,7 @@ def test_transformers_detector_maps_hub_labels(tmp_path):
     det = q.load_gibberish_detector(str(folder), batch_size=2)
     sents = english_sentences(5, 3) + ["x " * 300]  # the last one needs truncation
     probs = det.predict_proba(sents)
-    assert probs.shape == (6, 4)
+    assert probs.shape == (6, 6) and not probs[:, 4:].any()  # a 4-class model says nothing of repeated/fragment
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-6)
 
     model = AutoModelForSequenceClassification.from_pretrained(folder)
@@ -170,7 +243,10 @@ def test_transformers_detector_maps_hub_labels(tmp_path):
     with torch.no_grad():
         raw = torch.softmax(model(**tok(sents[:1], return_tensors="pt")).logits, -1).numpy()[0]
     # CLASSES order (clean, mild, word_salad, noise) <- model order (clean, mild, noise, word salad)
-    np.testing.assert_allclose(probs[0], raw[[0, 1, 3, 2]], atol=1e-5)
+    np.testing.assert_allclose(probs[0, :4], raw[[0, 1, 3, 2]], atol=1e-5)
+    # the study's scoring of a 4-class detector: the value of the argmax class
+    tqi, _ = q.text_quality_index([" ".join(sents[:5])], det, scoring="study")
+    assert tqi[0] == pytest.approx(np.mean(q.CLASS_VALUES[probs[:5].argmax(axis=1)]))
 
 
 def test_transformers_detector_generic_labels_need_label_map(tmp_path):

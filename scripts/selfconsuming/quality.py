@@ -1,15 +1,30 @@
 """Generation quality: the text quality index (TQI) and perplexity under a fixed LM.
 
 TQI follows Wang et al. ("Bias Amplification"): every sentence of an article is
-classified as clean / mild gibberish / word salad / noise, worth 3 / 2 / 1 / 0,
-and the article's TQI is the mean over its sentences. The classifier is either a
-transformers sequence-classification model (the study used the hub model
-madhurjindal/autonlp-Gibberish-Detector-492513457) or an offline scikit-learn
-detector that the workflow trains on corruptions of human text.
+classified and given the value of its class, and the article's TQI is the mean over
+its sentences. The study's four classes are clean / mild gibberish / word salad /
+noise, worth 3 / 2 / 1 / 0. The offline detector adds the two defects a
+self-consuming loop produces that a sentence alone cannot show:
+
+- ``repeated`` (1): the sentence repeats an earlier sentence of the same article, or
+  a phrase loops inside it. It reads fluently but adds nothing, like word salad it
+  keeps real words and loses the information, so it gets word salad's value.
+- ``fragment`` (1): pieces cut mid-sentence and glued, as at the 64-token block
+  edges of a synthetic article. Real phrases, broken sentence: again word salad's 1
+  (mild gibberish, 2, is a sentence with a slip, not two half sentences).
+
+The classifier is either a transformers sequence-classification model (the study
+used the hub model madhurjindal/autonlp-Gibberish-Detector-492513457, 4 classes) or
+an offline scikit-learn detector that the workflow trains on corrupted world (or
+human) articles and that reads each sentence with its article context.
 """
 
 import json
 import math
+import re
+import time
+import zlib
+from collections import Counter, deque
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -18,9 +33,10 @@ import numpy as np
 from selfconsuming.io import atomic_path
 from selfconsuming.text import split_sentences
 
-CLASSES = ("clean", "mild", "word_salad", "noise")
-CLASS_VALUES = np.array([3.0, 2.0, 1.0, 0.0])
-SCORINGS = ("expected", "top")
+CLASSES = ("clean", "mild", "word_salad", "noise", "repeated", "fragment")
+STUDY_CLASSES = CLASSES[:4]  # the hub detector's classes; a 4-column detector scores these
+CLASS_VALUES = np.array([3.0, 2.0, 1.0, 0.0, 1.0, 1.0])
+SCORINGS = ("expected", "study")
 
 _DETECTOR_JSON = "detector.json"
 _DETECTOR_MODEL = "model.joblib"
@@ -34,19 +50,27 @@ _LABEL_ALIASES = {
     "word_salad": "word_salad",
     "wordsalad": "word_salad",
     "noise": "noise",
+    "repeated": "repeated",
+    "repetition": "repeated",
+    "fragment": "fragment",
 }
 
 
 @runtime_checkable
 class GibberishDetector(Protocol):
-    """Anything that gives, per sentence, probabilities over CLASSES (in that order)."""
+    """Anything that gives, per sentence, probabilities over CLASSES (or STUDY_CLASSES), in that order.
 
-    def predict_proba(self, sentences: list[str]) -> np.ndarray:  # (n, 4)
+    A detector that also has ``predict_proba_articles(per_article)`` (sentences grouped by
+    article, flat rows back) gets each sentence with its article context from
+    text_quality_index; otherwise sentences are scored alone.
+    """
+
+    def predict_proba(self, sentences: list[str]) -> np.ndarray:  # (n, 6) or (n, 4)
         ...
 
 
 # ---------------------------------------------------------------------------
-# Corruptions of human text: the training data of the offline detector
+# Corruptions: the training data of the offline detector
 # ---------------------------------------------------------------------------
 
 def _split_end_punctuation(sentence: str) -> tuple[list[str], str]:
@@ -113,10 +137,25 @@ def _noise(sentence: str, words: list[str], rng: np.random.Generator) -> str:
     return "".join(rng.choice(_PRINTABLE, size=max(8, len(sentence)))).strip()
 
 
+def phrase_loop(sentence: str, rng: np.random.Generator) -> str:
+    """The sentence with a 2-6 word phrase looping 2-5 extra times in place, as greedy decoding does."""
+    words, end = _split_end_punctuation(sentence)
+    if len(words) < 3:
+        raise ValueError(f"sentence needs at least 3 words to loop a phrase, got {sentence!r}")
+    length = int(rng.integers(2, min(6, len(words)) + 1))
+    start = int(rng.integers(0, len(words) - length + 1))
+    phrase = words[start:start + length]
+    looped = words[:start + length] + phrase * int(rng.integers(2, 6)) + words[start + length:]
+    return " ".join(looped) + end
+
+
 def corrupt_sentence(sentence: str, kind: str, rng: np.random.Generator) -> str:
-    """Turn a clean sentence into an example of `kind` (one of CLASSES)."""
-    if kind not in CLASSES:
-        raise ValueError(f"corruption kind must be one of {CLASSES}, got {kind!r}")
+    """Turn a clean sentence into an example of `kind`: clean, mild, word_salad, noise, or repeated (a phrase loop).
+
+    `fragment` and sentence-level repetition need an article: see glue_fragments and loop_article.
+    """
+    if kind not in CLASSES[:5]:
+        raise ValueError(f"corruption kind must be one of {CLASSES[:5]}, got {kind!r}")
     if kind == "clean":
         return sentence
     words, end = _split_end_punctuation(sentence)
@@ -124,104 +163,403 @@ def corrupt_sentence(sentence: str, kind: str, rng: np.random.Generator) -> str:
         raise ValueError(f"sentence needs at least 3 words to corrupt, got {sentence!r}")
     if kind == "noise":
         return _noise(sentence, words, rng)
+    if kind == "repeated":
+        return phrase_loop(sentence, rng)
     changed = _mild(words, rng) if kind == "mild" else _word_salad(words, rng)
     return " ".join(_recapitalise(changed, words[0])) + end
 
 
-def build_detector_dataset(texts, seed: int, max_sentences: int = 20000, min_words: int = 5):
-    """Balanced (sentences, labels) over CLASSES made from the sentences of human texts.
+def loop_article(sentences: list[str], rng: np.random.Generator, max_cycles: int = 12):
+    """An article that falls into a loop: its first m sentences, then its last 1-3 repeated 2..max_cycles times.
 
-    Each class gets max_sentences // 4 source sentences; the classes use disjoint
-    source sentences while the pool is large enough, so a held-out corrupted
-    sentence never has its clean original in the training split.
+    Returns (sentences, labels): the first m are "clean", every copy in the loop is
+    "repeated"; the loop may end on a copy cut mid-sentence (a "fragment"), as a
+    block of generated tokens does.
     """
-    pool = sorted({s for t in texts for s in split_sentences(t) if len(s.split()) >= min_words})
-    if len(pool) < len(CLASSES) * 2:
-        raise ValueError(
-            f"need at least {len(CLASSES) * 2} sentences of >= {min_words} words to build a "
-            f"detector dataset, the texts gave {len(pool)}"
-        )
+    if not sentences:
+        raise ValueError("loop_article needs at least one sentence")
+    m = int(rng.integers(1, len(sentences) + 1))
+    cycle = sentences[m - int(rng.integers(1, min(3, m) + 1)):m]
+    copies = cycle * int(rng.integers(2, max(2, max_cycles) + 1))
+    out = list(sentences[:m]) + copies
+    labels = ["clean"] * m + ["repeated"] * len(copies)
+    words = out[-1].split()
+    if len(words) > 3 and rng.random() < 0.5:
+        out[-1] = " ".join(words[:int(rng.integers(1, len(words) - 1))])
+        labels[-1] = "fragment"
+    return out, labels
+
+
+def glue_fragments(sentences: list[str], rng: np.random.Generator, min_words: int = 6, max_words: int = 40):
+    """An article glued from word windows of the text with gaps between them (block-edge gluing).
+
+    A synthetic article joins 64-token continuations that start and end mid-sentence,
+    and the next continuation completes a different sentence. Here windows of
+    min_words..max_words words are kept, each gap runs past at least one sentence end
+    (so a seam joins two different sentences), and the windows are joined. Returns
+    (pieces, labels) after sentence splitting: a piece that is one of the input
+    sentences is "clean", any other (a suffix, a prefix, or a prefix glued to another
+    sentence's suffix) is "fragment".
+    """
+    words, ends = [], []
+    for s in sentences:
+        words += s.split()
+        ends.append(len(words))  # index just past each sentence's last word
+    kept, pos = [], int(rng.integers(0, max(1, min(max_words, len(words) // 2))))
+    while pos < len(words):
+        stop = min(len(words), pos + int(rng.integers(min_words, max_words + 1)))
+        kept += words[pos:stop]
+        following = [e for e in ends if e > stop]
+        if not following:
+            break
+        pos = following[0] + int(rng.integers(1, max(2, max_words // 2)))
+    pieces = split_sentences(" ".join(kept))
+    whole = {_sentence_key(s) for s in sentences}
+    labels = ["clean" if _sentence_key(p) in whole else "fragment" for p in pieces]
+    return pieces, labels
+
+
+# ---------------------------------------------------------------------------
+# Sentence features: shape and article context (what no bag of n-grams can see)
+# ---------------------------------------------------------------------------
+
+_WORD = re.compile(r"\w+")
+CONTEXT_FEATURES = ("prior_copies", "many_prior_copies", "prior_ngram_share", "self_loop_share",
+                    "recent_repeat_share", "starts_lower", "ends_open", "odd_quotes", "log_words")
+
+
+def _words(sentence: str) -> list[str]:
+    return _WORD.findall(sentence.lower())
+
+
+def _sentence_key(sentence: str) -> str:
+    """Case- and punctuation-blind identity of a sentence, for exact repeats."""
+    return " ".join(_words(sentence))
+
+
+def _ngrams(words: list[str], n: int) -> list[tuple]:
+    return [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+
+
+def context_features(per_article: list[list[str]]) -> np.ndarray:
+    """One row of CONTEXT_FEATURES per sentence, articles in order.
+
+    Repetition is only visible against the sentences before it in the same article:
+    how often this exact sentence already occurred (log1p, and whether twice or
+    more), the share of its word 4-grams that occurred earlier, the share of its
+    3-grams that repeat inside it (a looping phrase), and the share of the previous
+    3 sentences that were repeats (inside a loop). Shape features tell fragments:
+    a lowercase start, no end punctuation, an odd number of double quotes.
+    """
+    rows = []
+    for sentences in per_article:
+        copies: Counter = Counter()
+        seen_grams: set = set()
+        recent: deque = deque(maxlen=3)
+        for s in sentences:
+            words = _words(s)
+            key = " ".join(words)
+            grams = _ngrams(words, 4)
+            prior = float(np.mean([g in seen_grams for g in grams])) if grams else float(copies[key] > 0)
+            tri = _ngrams(words, 3)
+            loop = 1.0 - len(set(tri)) / len(tri) if tri else 0.0
+            stripped = s.strip().rstrip("\"'”’)")
+            rows.append((
+                math.log1p(copies[key]),
+                float(copies[key] >= 2),
+                prior,
+                loop,
+                float(np.mean(recent)) if recent else 0.0,
+                float(s.strip()[:1].islower()),
+                float(not stripped.endswith((".", "!", "?"))),
+                float((s.count('"') + s.count("“") + s.count("”")) % 2 == 1),
+                math.log1p(len(words)) / 4.0,
+            ))
+            recent.append(float(copies[key] > 0 or prior > 0.5 or loop > 0.2))
+            copies[key] += 1
+            seen_grams.update(grams)
+    return np.array(rows, dtype=float).reshape(len(rows), len(CONTEXT_FEATURES))
+
+
+def sentence_frame(per_article: list[list[str]]):
+    """The detector pipeline's input: a DataFrame with the sentence and its CONTEXT_FEATURES."""
+    import pandas as pd
+
+    frame = pd.DataFrame(context_features(per_article), columns=list(CONTEXT_FEATURES))
+    frame.insert(0, "sentence", [s for sentences in per_article for s in sentences])
+    return frame
+
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+def _lm_tokens(sentence: str) -> list[str]:
+    """Tokens for the novelty statistics: lowercase, digits -> #, a capitalised word
+    inside the sentence -> <cap> (names and places are open classes; their
+    combinations are not what makes a sentence broken)."""
+    out = []
+    for i, tok in enumerate(_TOKEN.findall(re.sub(r"\d+", "#", sentence))):
+        after_quote = i > 0 and out[-1] in ('"', "“", "'")
+        out.append("<cap>" if tok[:1].isupper() and i > 0 and not after_quote else tok.lower())
+    return out
+
+
+def _novelty_keys(sentence: str) -> tuple[set, set]:
+    """Stable integer keys of the sentence's bigrams (with start/end marks) and of its unordered word pairs."""
+    tokens = _lm_tokens(sentence)
+    marked = ["<s>", *tokens, "</s>"]
+    bigrams = {zlib.crc32(f"{a} {b}".encode()) for a, b in zip(marked, marked[1:])}
+    words = sorted({t for t in tokens if t[0].isalnum() or t == "<cap>"})
+    pairs = {zlib.crc32(f"{a}|{b}".encode()) for i, a in enumerate(words) for b in words[i + 1:]}
+    return bigrams, pairs
+
+
+class NgramNovelty:
+    """How much of a sentence clean reference text has never shown: bigrams and word pairs.
+
+    A glued fragment has an unseen bigram at the seam and, above all, word pairs that
+    never share a sentence in clean text (the start of one sentence with the end of
+    another); a slip (drop, swap, doubled word) makes unseen bigrams but no new pairs;
+    word salad makes many unseen bigrams. Features: share and log-count of unseen
+    bigrams, share and log-count of unseen word pairs.
+
+    `reference` (clean sentences) is what fit counts; without it fit counts the
+    distinct training sentences and fit_transform leaves each sentence out of its own
+    counts, so training rows see the statistic an unseen sentence would.
+    """
+
+    def __init__(self, column: str = "sentence", reference=None):
+        self.column = column
+        self.reference = reference
+
+    def fit(self, X, y=None):
+        texts = self.reference if self.reference is not None else X[self.column]
+        self.bigrams_, self.pairs_ = Counter(), Counter()
+        for s in set(texts):
+            bigrams, pairs = _novelty_keys(s)
+            self.bigrams_.update(bigrams)
+            self.pairs_.update(pairs)
+        self.reference = None  # counted; do not pickle the sentences
+        return self
+
+    def _features(self, X, leave_out: int) -> np.ndarray:
+        out = np.zeros((len(X), 4))
+        for i, s in enumerate(X[self.column]):
+            for j, (keys, seen) in enumerate(zip(_novelty_keys(s), (self.bigrams_, self.pairs_))):
+                if keys:
+                    unseen = sum(seen.get(k, 0) - leave_out <= 0 for k in keys)
+                    out[i, 2 * j:2 * j + 2] = (unseen / len(keys), math.log1p(unseen) / 3.0)
+        return out
+
+    def transform(self, X):
+        return self._features(X, leave_out=0)
+
+    def fit_transform(self, X, y=None):
+        leave_out = int(self.reference is None)
+        return self.fit(X)._features(X, leave_out=leave_out)
+
+    def get_params(self, deep=True):
+        return {"column": self.column, "reference": self.reference}
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+
+# ---------------------------------------------------------------------------
+# Training articles: disjoint source articles per class, corrupted article by article
+# ---------------------------------------------------------------------------
+
+def _derive(kind: str, sentences: list[str], rng: np.random.Generator):
+    """One derived article from a source article, and which of its sentences are examples of `kind`.
+
+    Sentences that are not examples (the clean lead-in of a loop, whole sentences
+    that survive gluing) stay as context, so the class's examples come only from
+    this class's source articles.
+    """
+    if kind == "clean":
+        return sentences, [True] * len(sentences)
+    if kind in ("mild", "word_salad", "noise"):
+        usable = [s for s in sentences if len(s.split()) >= 3]
+        return [corrupt_sentence(s, kind, rng) for s in usable], [True] * len(usable)
+    if kind == "repeated":
+        if rng.random() < 0.5:
+            out, labels = loop_article(sentences, rng)
+            return out, [label == "repeated" for label in labels]
+        looped = rng.random(len(sentences)) < 0.5
+        out = [phrase_loop(s, rng) if loop and len(s.split()) >= 3 else s for s, loop in zip(sentences, looped)]
+        return out, [o != s for o, s in zip(out, sentences)]
+    pieces, labels = glue_fragments(sentences, rng)
+    return pieces, [label == "fragment" for label in labels]
+
+
+def build_detector_dataset(texts, seed: int, max_sentences: int = 20000, min_words: int = 5,
+                           test_fraction: float = 0.2, reference_share: float = 0.25):
+    """A DataFrame of detector examples: sentence, CONTEXT_FEATURES, label, article, split.
+
+    After a seeded shuffle, a reference_share of the articles becomes clean reference
+    text (split "reference": what NgramNovelty counts, never an example), and the
+    rest are dealt round-robin to the classes, so every class is made from its own
+    source sentences. Within a class a test_fraction of the source articles is held
+    out (split "test"), so a held-out example never has its source in training or in
+    the reference. Each class keeps at most max_sentences // len(CLASSES) examples
+    (a seeded subsample, same share per split). Articles with fewer than 2 sentences
+    of >= min_words words are skipped.
+    """
+    import pandas as pd
+
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if not 0 <= reference_share < 1:
+        raise ValueError(f"reference_share must be in [0, 1), got {reference_share}")
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of article texts, not one string")
+    articles = [[s for s in split_sentences(t or "") if len(s.split()) >= min_words] for t in texts]
+    articles = [a for a in articles if len(a) >= 2]
     rng = np.random.default_rng(seed)
-    order = rng.permutation(len(pool))
-    per_class = min(max_sentences // len(CLASSES), len(pool))
-    sentences, labels = [], []
+    order = rng.permutation(len(articles))
+    n_reference = int(reference_share * len(articles))
+    n_needed = 2 * len(CLASSES)
+    if len(articles) - n_reference < n_needed:
+        raise ValueError(f"need at least {n_needed} articles with 2+ sentences of >= {min_words} words besides the "
+                         f"reference share to build a detector dataset (2 per class, one held out), "
+                         f"the texts gave {len(articles)}")
+    reference = sentence_frame([articles[i] for i in order[:n_reference]])
+    reference["label"], reference["article"], reference["split"] = "clean", "reference", "reference"
+    order = order[n_reference:]
+    per_class = max(1, max_sentences // len(CLASSES))
+    frames = []
     for k, kind in enumerate(CLASSES):
-        for i in range(per_class):
-            source = pool[order[(k * per_class + i) % len(pool)]]
-            sentences.append(corrupt_sentence(source, kind, rng))
-            labels.append(kind)
-    shuffle = rng.permutation(len(sentences))
-    return [sentences[i] for i in shuffle], [labels[i] for i in shuffle]
+        sources = [articles[i] for i in order[k::len(CLASSES)]]
+        n_test = min(len(sources) - 1, max(1, round(test_fraction * len(sources))))
+        # fragments give fewer examples per article: cut each source three times
+        passes = 3 if kind == "fragment" else 1
+        for j, source in enumerate(sources):
+            split = "test" if j < n_test else "train"
+            for p in range(passes):
+                derived, is_example = _derive(kind, source, rng)
+                frame = sentence_frame([derived])
+                frame["label"] = kind
+                frame["article"] = f"{kind}-{j}-{p}"
+                frame["split"] = split
+                frames.append(frame[np.asarray(is_example, dtype=bool)])
+    data = pd.concat(frames, ignore_index=True)
+    keep = []
+    for (kind, split), rows in data.groupby(["label", "split"], sort=False):
+        cap = round(per_class * (test_fraction if split == "test" else 1 - test_fraction))
+        keep.append(rows.index.to_numpy() if len(rows) <= cap else rng.choice(rows.index.to_numpy(), cap, replace=False))
+    data = data.loc[np.sort(np.concatenate(keep))]
+    return pd.concat([data, reference], ignore_index=True)
+
+
+def detector_world_texts(n_articles: int, seed: int, topics=None) -> list[str]:
+    """Texts of a fresh world sample for the detector (its own purpose seed: disjoint from the study's corpora)."""
+    from selfconsuming import LEANINGS
+    from selfconsuming.prepare import world_articles
+
+    if n_articles < 2 * len(CLASSES):
+        raise ValueError(f"the detector needs at least {2 * len(CLASSES)} world articles, got {n_articles}")
+    counts = {l: n_articles // len(LEANINGS) + (i < n_articles % len(LEANINGS)) for i, l in enumerate(LEANINGS)}
+    return [a["text"] for a in world_articles("detector", counts, seed, topics)]
 
 
 # ---------------------------------------------------------------------------
-# Offline detector: TF-IDF features + logistic regression
+# Offline detector: TF-IDF + rare-bigram + context features, logistic regression
 # ---------------------------------------------------------------------------
 
-def make_detector_pipeline(C: float = 20.0, seed: int = 0):
-    """Word 1-2 grams (word order: tells word salad from clean) + char 2-4 grams (noise, typos).
+def make_detector_pipeline(C: float = 20.0, seed: int = 0, reference=None):
+    """Word 1-2 grams (word order), char 2-4 grams (noise, typos), n-gram novelty against
+    `reference` clean sentences (seams, see NgramNovelty), and the context features.
 
-    The saga solver with a loose tolerance fits 16k sentences (~200k features) in
-    seconds on one core, with the held-out accuracy of a fully converged lbfgs fit.
+    Input is a sentence_frame. The saga solver with a loose tolerance fits ~20k
+    sentences in seconds on one core.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import FeatureUnion, Pipeline
+    from sklearn.compose import ColumnTransformer
     from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
 
-    features = FeatureUnion([
-        ("words", TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", sublinear_tf=True)),
-        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True)),
+    features = ColumnTransformer([
+        ("words", TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", sublinear_tf=True), "sentence"),
+        ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True), "sentence"),
+        ("novelty", NgramNovelty("sentence", reference), ["sentence"]),
+        ("context", "passthrough", list(CONTEXT_FEATURES)),
     ])
     classify = LogisticRegression(C=C, solver="saga", tol=1e-3, max_iter=1000, random_state=seed)
     return Pipeline([("features", features), ("classify", classify)])
 
 
 class SklearnGibberishDetector:
-    """A fitted scikit-learn pipeline whose probabilities are reordered to CLASSES."""
+    """A fitted detector pipeline; probabilities come out in CLASSES order (0 for a class it lacks)."""
 
     def __init__(self, pipeline):
         known = list(pipeline.classes_)
-        missing = [c for c in CLASSES if c not in known]
+        missing = [c for c in STUDY_CLASSES if c not in known]
         if missing:
             raise ValueError(f"detector pipeline lacks classes {missing}; it knows {known}")
         self.pipeline = pipeline
-        self._columns = [known.index(c) for c in CLASSES]
+        self._columns = [(known.index(c), j) for j, c in enumerate(CLASSES) if c in known]
+
+    def _predict(self, per_article: list[list[str]]) -> np.ndarray:
+        n = sum(len(a) for a in per_article)
+        out = np.zeros((n, len(CLASSES)))
+        if n:
+            probs = self.pipeline.predict_proba(sentence_frame(per_article))
+            for src, dst in self._columns:
+                out[:, dst] = probs[:, src]
+        return out
 
     def predict_proba(self, sentences: list[str]) -> np.ndarray:
-        if len(sentences) == 0:
-            return np.zeros((0, len(CLASSES)))
-        return self.pipeline.predict_proba(list(sentences))[:, self._columns]
+        """Each sentence alone (no article context: repetition across sentences is not seen)."""
+        return self._predict([[s] for s in sentences])
+
+    def predict_proba_articles(self, per_article: list[list[str]]) -> np.ndarray:
+        """Every sentence of every article read after the sentences before it; rows in article order."""
+        return self._predict([list(a) for a in per_article])
 
 
 def train_gibberish_detector(texts, seed: int, out_dir, max_sentences: int = 20000,
-                             test_fraction: float = 0.2, C: float = 20.0) -> dict:
-    """Train the offline detector on corrupted human sentences; save it; return held-out metrics.
+                             test_fraction: float = 0.2, C: float = 20.0, source: str = "texts") -> dict:
+    """Train the offline detector on corrupted articles; save it; return held-out metrics.
 
-    `out_dir` receives model.joblib and detector.json (classes, sizes, accuracy,
-    per-class F1), written atomically. Load it again with load_gibberish_detector(out_dir).
+    `texts` are clean article texts (a fresh world sample on the world, else the
+    human corpus). `out_dir` receives model.joblib and detector.json (classes, values,
+    sizes, accuracy, per-class recall = held-out accuracy per class, F1, confusion
+    matrix, fit seconds), written atomically. Load it with load_gibberish_detector(out_dir).
     """
     import joblib
-    from sklearn.metrics import accuracy_score, f1_score
-    from sklearn.model_selection import train_test_split
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, recall_score
 
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    sentences, labels = build_detector_dataset(texts, seed, max_sentences)
-    x_train, x_test, y_train, y_test = train_test_split(
-        sentences, labels, test_size=test_fraction, random_state=seed, stratify=labels
-    )
-    pipeline = make_detector_pipeline(C=C, seed=seed).fit(x_train, y_train)
-    predicted = pipeline.predict(x_test)
-    f1 = f1_score(y_test, predicted, labels=list(CLASSES), average=None)
+    data = build_detector_dataset(texts, seed, max_sentences, test_fraction=test_fraction)
+    train, test = data[data["split"] == "train"], data[data["split"] == "test"]
+    reference = data.loc[data["split"] == "reference", "sentence"].tolist()
+    columns = ["sentence", *CONTEXT_FEATURES]
+    start, cpu_start = time.perf_counter(), time.process_time()
+    pipeline = make_detector_pipeline(C=C, seed=seed, reference=reference or None)
+    pipeline.fit(train[columns], train["label"])
+    fit_seconds, fit_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    predicted = pipeline.predict(test[columns])
+    labels = list(CLASSES)
+    recall = recall_score(test["label"], predicted, labels=labels, average=None, zero_division=0)
+    f1 = f1_score(test["label"], predicted, labels=labels, average=None, zero_division=0)
     metrics = {
-        "classes": list(CLASSES),
+        "classes": labels,
         "values": CLASS_VALUES.tolist(),
         "seed": seed,
-        "n_train": len(x_train),
-        "n_test": len(x_test),
-        "accuracy": float(accuracy_score(y_test, predicted)),
-        "f1": {c: float(v) for c, v in zip(CLASSES, f1)},
+        "source": source,
+        "n_articles": len(texts),
+        "n_train": len(train),
+        "n_test": len(test),
+        "n_test_per_class": {c: int((test["label"] == c).sum()) for c in labels},
+        "n_reference_sentences": len(reference),
+        "accuracy": float(accuracy_score(test["label"], predicted)),
+        "recall": {c: float(v) for c, v in zip(labels, recall)},
+        "f1": {c: float(v) for c, v in zip(labels, f1)},
         "macro_f1": float(np.mean(f1)),
+        "confusion": {"labels": labels, "rows_true": confusion_matrix(test["label"], predicted, labels=labels).tolist()},
+        "fit_seconds": round(fit_seconds, 2),
+        "fit_cpu_seconds": round(fit_cpu, 2),
     }
     with atomic_path(out_dir) as tmp:
         tmp.mkdir()
@@ -247,7 +585,7 @@ def _class_of(name, where: str) -> str:
 
 
 def label_columns(id2label: dict, label_map: dict | None = None) -> np.ndarray:
-    """For each model output index, the index in CLASSES it stands for.
+    """For each model output index, the index in CLASSES it stands for (the 4 STUDY_CLASSES must all appear).
 
     Without `label_map` the names in the model's id2label are used (normalised, so
     "mild gibberish" -> mild, "word salad" -> word_salad). `label_map` maps model
@@ -266,7 +604,7 @@ def label_columns(id2label: dict, label_map: dict | None = None) -> np.ndarray:
                 raise ValueError(f"label_map has no entry for model label {i} ({name!r}); it has {list(label_map)}")
             cls = _class_of(keyed[key], "label_map")
         columns[i] = CLASSES.index(cls)
-    missing = [c for j, c in enumerate(CLASSES) if j not in columns]
+    missing = [c for j, c in enumerate(STUDY_CLASSES) if j not in columns]
     if missing:
         raise ValueError(f"the detector's labels {dict(id2label)} give no column for {missing}")
     return columns
@@ -326,42 +664,62 @@ def load_gibberish_detector(ref: str, label_map: dict | None = None, device: str
 # Text quality index
 # ---------------------------------------------------------------------------
 
-def sentence_scores(probs: np.ndarray, scoring: str = "expected") -> np.ndarray:
-    """Quality of each sentence from its class probabilities (columns in CLASSES order).
-
-    "expected" (default): 3 p_clean + 2 p_mild + 1 p_word_salad + 0 p_noise. It is
-    smooth in the probabilities and uses the whole distribution, so a sentence the
-    detector is unsure about sits between the classes, and a small shift in the
-    detector's belief gives a small shift in the score.
-    "top": the study's rule, value of the most likely class times its probability.
-    It is not monotone in quality: an unsure clean sentence (p=0.4 -> 1.2) scores
-    below a confident mild one (p=0.9 -> 1.8), and a confident noise label and an
-    unsure one both give 0.
-    """
+def _full_width(probs: np.ndarray) -> np.ndarray:
+    """Probabilities over CLASSES: a 4-column (STUDY_CLASSES) detector gets 0 for repeated and fragment."""
     probs = np.asarray(probs, dtype=float)
-    if probs.ndim != 2 or probs.shape[1] != len(CLASSES):
-        raise ValueError(f"probabilities must have shape (n, {len(CLASSES)}), got {probs.shape}")
+    if probs.ndim != 2 or probs.shape[1] not in (len(STUDY_CLASSES), len(CLASSES)):
+        raise ValueError(f"probabilities must have shape (n, {len(STUDY_CLASSES)}) or (n, {len(CLASSES)}), "
+                         f"got {probs.shape}")
+    if probs.shape[1] == len(CLASSES):
+        return probs
+    return np.hstack([probs, np.zeros((len(probs), len(CLASSES) - len(STUDY_CLASSES)))])
+
+
+def sentence_scores(probs: np.ndarray, scoring: str = "expected") -> np.ndarray:
+    """Quality of each sentence from its class probabilities (columns in CLASSES or STUDY_CLASSES order).
+
+    "expected" (default): the sum over classes of class value x probability,
+    3 p_clean + 2 p_mild + 1 p_word_salad + 0 p_noise + 1 p_repeated + 1 p_fragment.
+    Smooth in the probabilities: a sentence the detector is unsure about sits
+    between the classes, and a small shift in belief gives a small shift in score.
+    "study": the value of the most likely class, as Wang et al. define TQI (a sentence
+    counts as its predicted class whatever the detector's confidence).
+    """
+    probs = _full_width(probs)
     if scoring == "expected":
         return probs @ CLASS_VALUES
-    if scoring == "top":
-        top = probs.argmax(axis=1)
-        return CLASS_VALUES[top] * probs[np.arange(len(probs)), top]
+    if scoring == "study":
+        return CLASS_VALUES[probs.argmax(axis=1)] if len(probs) else np.zeros(0)
     raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+
+
+def _detector_probs(detector: GibberishDetector, per_article: list[list[str]]) -> np.ndarray:
+    """Sentence probabilities, with article context when the detector can read it."""
+    n = sum(len(a) for a in per_article)
+    if n == 0:
+        return np.zeros((0, len(CLASSES)))
+    if hasattr(detector, "predict_proba_articles"):
+        probs = detector.predict_proba_articles(per_article)
+    else:
+        probs = detector.predict_proba([s for sents in per_article for s in sents])
+    probs = np.asarray(probs, dtype=float)
+    if probs.ndim != 2 or probs.shape[0] != n or probs.shape[1] not in (len(STUDY_CLASSES), len(CLASSES)):
+        raise ValueError(f"detector returned shape {probs.shape} for {n} sentences; expected "
+                         f"({n}, {len(CLASSES)}) or ({n}, {len(STUDY_CLASSES)})")
+    return _full_width(probs)
 
 
 def text_quality_index(texts, detector: GibberishDetector, scoring: str = "expected"):
     """Per-article TQI (mean sentence score; NaN for an article with no sentence) and the sentence scores.
 
-    All sentences of all articles go to the detector in one call, which batches them.
+    All sentences of all articles go to the detector in one call, which batches them;
+    a context-aware detector (predict_proba_articles) sees each sentence after the
+    earlier sentences of its article, so repetition counts against the article.
     """
     if isinstance(texts, str):
         raise TypeError("texts must be a list of article texts, not one string")
     per_article = [split_sentences(t or "") for t in texts]
-    flat = [s for sents in per_article for s in sents]
-    probs = np.asarray(detector.predict_proba(flat), dtype=float) if flat else np.zeros((0, len(CLASSES)))
-    if probs.shape != (len(flat), len(CLASSES)):
-        raise ValueError(f"detector returned shape {probs.shape} for {len(flat)} sentences; expected ({len(flat)}, 4)")
-    scores = sentence_scores(probs, scoring)
+    scores = sentence_scores(_detector_probs(detector, per_article), scoring)
     tqi = np.full(len(per_article), np.nan)
     by_article, start = [], 0
     for i, sents in enumerate(per_article):
