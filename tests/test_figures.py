@@ -472,6 +472,26 @@ def test_report_captions_render():
     assert "accumulate" in workflow and "num_beams = 10" in workflow
 
 
+def test_mitigation_caption_states_the_run_values():
+    """Epochs and the preserved count come from the config, not from the study's text."""
+    import math
+
+    from selfconsuming.config import validated_config
+
+    raw = yaml.safe_load((REPORT_DIR.parents[1] / "config" / "config.yaml").read_text())
+    raw["setups"]["overfit"]["epochs"] = 7
+    raw["setups"]["preserve"]["preserve_fraction"] = 0.2
+    config = validated_config(raw)
+    n_human = 3 * config["data"]["per_label"]
+    page = _render_caption(REPORT_DIR / "share_right_mitigation.rst", config)
+    assert "<tt class=\"docutils literal\">overfit</tt>: 7 epochs, weight decay 0.0" in page
+    assert f"{math.ceil(0.2 * n_human)} real articles (20% of the {n_human} human" in page
+    for replicates, phrase in ((3, "Each setup ran 3 replicates"), (1, "One replicate per setup")):
+        text = _render_caption(REPORT_DIR / "share_right_decoding.rst",
+                               {**config, "replicates": replicates})
+        assert phrase in " ".join(text.split())
+
+
 def test_every_caption_the_rules_name_exists():
     rules = REPORT_DIR.parent / "rules"
     names = set()
