@@ -7,10 +7,13 @@
 rule train_detector:
     output:
         directory(f"{RESULTS}/quality/detector"),
+    # On the world: a fresh world sample of its own (the human corpus is not used); elsewhere its sentences.
     input:
         human=f"{RESULTS}/data/human.jsonl",
         code=code_of("train_detector.py"),
     params:
+        data=config["data"],
+        articles=config["quality"]["detector_articles"],
         sentences=config["quality"]["detector_sentences"],
         seed=config["seed"],
     log:
