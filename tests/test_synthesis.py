@@ -1,7 +1,10 @@
 import pytest
+import torch
 
 from selfconsuming.models import load_causal_lm, load_tokenizer
-from selfconsuming.synthesis import article_blocks, continue_blocks, generation_kwargs, synthesize_articles
+from selfconsuming.synthesis import (
+    article_blocks, continue_blocks, generation_kwargs, left_padded, synthesize_articles,
+)
 
 from conftest import toy_articles
 
@@ -13,18 +16,68 @@ def test_article_blocks_cover_the_article():
     assert sum(blocks, []) == ids
 
 
+def _toy_blocks(tok, n_articles=3, block_tokens=16):
+    ids = tok([a["text"] for a in toy_articles(n_articles)], add_special_tokens=False)["input_ids"]
+    blocks = [b for seq in ids for b in article_blocks(seq, block_tokens)]
+    assert len({len(b) for b in blocks}) > 1, "want blocks of different lengths, so padding is exercised"
+    return blocks
+
+
 @pytest.mark.parametrize("decoding", ["greedy", "beam"])
 def test_batched_generation_equals_each_block_alone(tiny_gpt2_dir, decoding):
     tok = load_tokenizer(tiny_gpt2_dir)
     model = load_causal_lm(tiny_gpt2_dir)
-    ids = tok([a["text"] for a in toy_articles(3)], add_special_tokens=False)["input_ids"]
-    blocks = [b for seq in ids for b in article_blocks(seq, 16)]
-    assert len({len(b) for b in blocks}) > 1, "want blocks of different lengths, so padding is exercised"
+    blocks = _toy_blocks(tok)
     kwargs = generation_kwargs(decoding, 8, num_beams=3)
     batched = continue_blocks(model, blocks, tok.pad_token_id, kwargs, batch_size=len(blocks))
     alone = [continue_blocks(model, [b], tok.pad_token_id, kwargs, batch_size=1)[0] for b in blocks]
     assert batched == alone
     assert all(len(c) == 8 for c in batched)
+
+
+def _generate_reference(model, blocks, pad_id, kwargs, batch_size):
+    """What transformers' `generate` writes for the blocks, batched the way continue_blocks batches them."""
+    torch.manual_seed(5)
+    order = sorted(range(len(blocks)), key=lambda i: (-len(blocks[i]), i))
+    out = [None] * len(blocks)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        input_ids, attention = left_padded([blocks[i] for i in idx], pad_id)
+        new = model.generate(input_ids=input_ids, attention_mask=attention, pad_token_id=pad_id, **kwargs)
+        for i, row in zip(idx, new[:, input_ids.shape[1]:].tolist()):
+            out[i] = row
+    return out
+
+
+@pytest.mark.parametrize("decoding", ["greedy", "beam", "nucleus"])
+def test_decode_loops_match_transformers_generate(tiny_gpt2_dir, decoding):
+    """The plain decode loops are the same search as `generate` (nucleus: the same draws for one seed)."""
+    tok = load_tokenizer(tiny_gpt2_dir)
+    model = load_causal_lm(tiny_gpt2_dir).eval()
+    blocks = _toy_blocks(tok)
+    kwargs = generation_kwargs(decoding, 8, num_beams=4, top_p=0.9)
+    ours = continue_blocks(model, blocks, tok.pad_token_id, kwargs, batch_size=7, seed=5)
+    assert ours == _generate_reference(model, blocks, tok.pad_token_id, kwargs, batch_size=7)
+
+
+@pytest.mark.parametrize("decoding", ["greedy", "beam", "nucleus"])
+def test_every_block_gets_exactly_new_tokens_and_no_eos(tiny_gpt2_dir, decoding):
+    """Even a model that wants to stop at once writes new_tokens tokens: EOS is forbidden inside a continuation."""
+    tok = load_tokenizer(tiny_gpt2_dir)
+    model = load_causal_lm(tiny_gpt2_dir)
+    eos = tok.eos_token_id
+
+    def favour_eos(module, inputs, logits):  # EOS becomes by far the likeliest next token
+        logits[..., eos] += 100.0
+        return logits
+
+    model.get_output_embeddings().register_forward_hook(favour_eos)
+    blocks = _toy_blocks(tok)
+    unforced = model.generate(input_ids=torch.tensor([blocks[0]]), max_new_tokens=1, do_sample=False,
+                              pad_token_id=tok.pad_token_id)[0, -1].item()
+    assert unforced == tok.eos_token_id, "the doctored model should want EOS"
+    out = continue_blocks(model, blocks, tok.pad_token_id, generation_kwargs(decoding, 6, num_beams=3), seed=1)
+    assert all(len(c) == 6 and tok.eos_token_id not in c for c in out)
 
 
 def test_nucleus_is_seeded(tiny_gpt2_dir):

@@ -1,7 +1,9 @@
 """Synthetic articles: every 64-token block of a human article continued by 64 new tokens.
 
 Blocks from all articles are generated together in left-padded batches with the
-KV cache; blocks are sorted by length so full blocks never see padding.
+KV cache; blocks are sorted by length so full blocks never see padding. Greedy and
+nucleus decoding run a plain loop over the model's forward with a reused cache (no
+`generate` bookkeeping per step); beam search keeps `generate`.
 """
 
 import logging
@@ -46,6 +48,152 @@ def generation_kwargs(decoding: str, new_tokens: int, *, num_beams=None, top_p=N
     return kwargs
 
 
+def left_padded(blocks: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Input ids and attention mask of a batch, padded on the left so every block ends at the last column."""
+    width = max(len(b) for b in blocks)
+    input_ids = torch.full((len(blocks), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(blocks), width), dtype=torch.long)
+    for row, block in enumerate(blocks):
+        input_ids[row, width - len(block):] = torch.tensor(block, dtype=torch.long)
+        attention[row, width - len(block):] = 1
+    return input_ids, attention
+
+
+def _eos_ids(model) -> list[int]:
+    """The token ids `generate` would stop at: they are forbidden inside a continuation."""
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        eos = model.config.eos_token_id
+    return [] if eos is None else [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
+
+
+def _token_picker(gen_kwargs: dict):
+    """Next-token rule for greedy or nucleus decoding, the same warpers `generate` applies."""
+    if not gen_kwargs.get("do_sample"):
+        return lambda scores: scores.argmax(dim=-1)
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    warpers = LogitsProcessorList()
+    temperature = gen_kwargs.get("temperature")
+    if temperature is not None and temperature != 1.0:
+        warpers.append(TemperatureLogitsWarper(temperature))
+    if gen_kwargs.get("top_k"):
+        warpers.append(TopKLogitsWarper(gen_kwargs["top_k"]))
+    if gen_kwargs.get("top_p") is not None and gen_kwargs["top_p"] < 1.0:
+        warpers.append(TopPLogitsWarper(gen_kwargs["top_p"]))
+
+    def pick(scores):
+        probs = warpers(None, scores).softmax(dim=-1)
+        return torch.multinomial(probs, num_samples=1).squeeze(1)
+
+    return pick
+
+
+def _decode_loop(gen_kwargs: dict) -> str | None:
+    """Which plain loop implements these `generate` arguments ("sample" or "beam"), or None for `generate`.
+
+    The loops cover decoding of a fixed length (min_new_tokens == max_new_tokens, the only kind
+    synthesis asks for): greedy or nucleus sampling, and deterministic beam search.
+    """
+    known = {"max_new_tokens", "min_new_tokens", "do_sample", "num_beams", "top_p", "top_k", "temperature"}
+    if set(gen_kwargs) - known or gen_kwargs.get("min_new_tokens") != gen_kwargs["max_new_tokens"]:
+        return None
+    if gen_kwargs.get("num_beams", 1) == 1:
+        return "sample"
+    return None if gen_kwargs.get("do_sample") else "beam"
+
+
+@torch.no_grad()
+def decode_batch(model, input_ids: torch.Tensor, attention: torch.Tensor, new_tokens: int, pick,
+                 forbidden: list[int]) -> torch.Tensor:
+    """`new_tokens` new ids per row of a left-padded batch: one forward per token on the KV cache.
+
+    Position ids count real tokens only (as `generate` does), so a padded row decodes as it would alone;
+    `forbidden` ids (EOS) never come out, so every row gets exactly `new_tokens` tokens.
+    """
+    from transformers import StaticCache
+
+    rows, width = input_ids.shape
+    device = input_ids.device
+    mask = torch.cat([attention, torch.ones((rows, new_tokens), dtype=attention.dtype, device=device)], dim=1)
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    next_position = positions[:, -1:] + 1
+    cache = StaticCache(config=model.config, max_cache_len=width + new_tokens)
+    out = torch.empty((rows, new_tokens), dtype=torch.long, device=device)
+    logits = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, past_key_values=cache,
+                   use_cache=True, logits_to_keep=1).logits[:, -1, :]
+    for step in range(new_tokens):
+        scores = logits.float()
+        if forbidden:
+            scores[:, forbidden] = -float("inf")
+        token = pick(scores)
+        out[:, step] = token
+        if step + 1 == new_tokens:
+            break
+        logits = model(input_ids=token[:, None], attention_mask=mask[:, :width + step + 1],
+                       position_ids=next_position + step, past_key_values=cache, use_cache=True,
+                       logits_to_keep=1).logits[:, -1, :]
+    return out
+
+
+def _reorder_generated(cache, beam_idx: torch.Tensor, start: int, stop: int) -> None:
+    """Point every cache row at its parent beam; only positions start:stop (the generated part) differ
+    between beams of one block, so the shared prompt part is not copied."""
+    for layer in cache.layers:
+        for name in ("keys", "values"):
+            generated = getattr(layer, name)[:, :, start:stop]
+            generated.copy_(generated.index_select(0, beam_idx))
+
+
+@torch.no_grad()
+def beam_batch(model, input_ids: torch.Tensor, attention: torch.Tensor, new_tokens: int, num_beams: int,
+               forbidden: list[int]) -> torch.Tensor:
+    """Best beam of `new_tokens` new ids per row: the search `generate(num_beams=K, min_new_tokens=max_new_tokens)`
+    runs, scored the same way (log-softmax, EOS set to -inf after it, running sums, top K of K x vocab).
+
+    With a fixed length no hypothesis ends early, so the best sequence is the top candidate of the last step.
+    The prompt is run once per block (not once per beam) and its cache is copied to the K beams.
+    """
+    from transformers import DynamicCache, StaticCache
+
+    rows, width = input_ids.shape
+    device = input_ids.device
+    prompt_cache = DynamicCache(config=model.config)
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                   past_key_values=prompt_cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
+    cache = StaticCache(config=model.config, max_cache_len=width + new_tokens)
+    for i, layer in enumerate(prompt_cache.layers):
+        cache.update(layer.keys.repeat_interleave(num_beams, 0), layer.values.repeat_interleave(num_beams, 0), i)
+    del prompt_cache
+    logits = logits.repeat_interleave(num_beams, 0)
+    mask = torch.cat([attention, torch.ones((rows, new_tokens), dtype=attention.dtype, device=device)],
+                     dim=1).repeat_interleave(num_beams, 0)
+    next_position = (positions[:, -1:] + 1).repeat_interleave(num_beams, 0)
+    scores = torch.zeros((rows, num_beams), dtype=torch.float, device=device)
+    scores[:, 1:] = -1e9
+    sequences = torch.zeros((rows, num_beams, new_tokens), dtype=torch.long, device=device)
+    offsets = (torch.arange(rows, device=device) * num_beams)[:, None]
+    for step in range(new_tokens):
+        log_probs = torch.nn.functional.log_softmax(logits.float(), dim=-1)
+        if forbidden:
+            log_probs[:, forbidden] = -float("inf")
+        vocab = log_probs.shape[-1]
+        total = (log_probs.view(rows, num_beams, vocab) + scores[:, :, None]).view(rows, num_beams * vocab)
+        scores, flat = torch.topk(total, k=num_beams if step + 1 < new_tokens else 1)
+        parent, token = flat // vocab, flat % vocab
+        sequences = sequences.gather(1, parent[:, :, None].expand(-1, -1, new_tokens)).clone()
+        sequences[:, :, step] = token
+        if step + 1 == new_tokens:
+            break
+        beam_idx = (parent + offsets).view(-1)
+        _reorder_generated(cache, beam_idx, width, width + step)
+        logits = model(input_ids=token.view(-1, 1), attention_mask=mask[:, :width + step + 1],
+                       position_ids=next_position + step, past_key_values=cache, use_cache=True,
+                       logits_to_keep=1).logits[:, -1, :]
+    return sequences[:, 0]
+
+
 @torch.no_grad()
 def continue_blocks(model, blocks: list[list[int]], pad_id: int, gen_kwargs: dict,
                     batch_size: int = 64, seed: int = 0, device: str = "cpu") -> list[list[int]]:
@@ -54,20 +202,23 @@ def continue_blocks(model, blocks: list[list[int]], pad_id: int, gen_kwargs: dic
     order = sorted(range(len(blocks)), key=lambda i: (-len(blocks[i]), i))
     out: list[list[int]] = [None] * len(blocks)
     model.to(device).eval()
+    loop = _decode_loop(gen_kwargs)
+    pick = _token_picker(gen_kwargs) if loop == "sample" else None
+    forbidden = _eos_ids(model)
     for start in tqdm(range(0, len(order), batch_size), desc="synthesize", mininterval=5):
         idx = order[start:start + batch_size]
-        width = max(len(blocks[i]) for i in idx)
-        input_ids = torch.full((len(idx), width), pad_id, dtype=torch.long)
-        attention = torch.zeros((len(idx), width), dtype=torch.long)
-        for row, i in enumerate(idx):
-            input_ids[row, width - len(blocks[i]):] = torch.tensor(blocks[i])
-            attention[row, width - len(blocks[i]):] = 1
-        generated = model.generate(
-            input_ids=input_ids.to(device), attention_mask=attention.to(device),
-            pad_token_id=pad_id, use_cache=True, **gen_kwargs,
-        )
-        for row, i in enumerate(idx):
-            out[i] = generated[row, width:].tolist()
+        input_ids, attention = left_padded([blocks[i] for i in idx], pad_id)
+        input_ids, attention = input_ids.to(device), attention.to(device)
+        if loop == "sample":
+            new = decode_batch(model, input_ids, attention, gen_kwargs["max_new_tokens"], pick, forbidden)
+        elif loop == "beam":
+            new = beam_batch(model, input_ids, attention, gen_kwargs["max_new_tokens"], gen_kwargs["num_beams"],
+                             forbidden)
+        else:
+            new = model.generate(input_ids=input_ids, attention_mask=attention, pad_token_id=pad_id,
+                                 use_cache=True, **gen_kwargs)[:, input_ids.shape[1]:]
+        for row, new_ids in zip(idx, new.tolist()):
+            out[row] = new_ids
     return out
 
 
