@@ -90,6 +90,48 @@ def test_context_features_see_repeats_loops_and_open_ends():
     assert q.context_features([[a], [a]])[:, 0].tolist() == [0, 0]
 
 
+def _fluency(sentence, model):
+    row = model.transform(_frame([sentence]))[0]
+    return dict(zip(q.FLUENCY_FEATURES, row))
+
+
+def _frame(sentences):
+    import pandas as pd
+
+    return pd.DataFrame({"sentence": sentences})
+
+
+def test_word_fluency_tells_slips_that_one_edit_mends_from_seams():
+    reference = english_sentences(400, 0)
+    model = q.WordFluency(reference=reference).fit(_frame([]))
+    clean = _fluency("The mayor visited the old train station on Tuesday morning.", model)
+    assert clean["unseen_bigrams"] == 0 and clean["unseen_trigrams"] == 0 and clean["longest_seen_run"] == 1.0
+    assert clean["first_break_position"] == 1.0 and clean["unrepairable_breaks"] == 0
+    slips = ["The mayor visited the train station on Tuesday morning.",             # "old" dropped
+             "The mayor visited the old old train station on Tuesday morning.",     # "old" doubled
+             "The mayor visited old the train station on Tuesday morning."]         # two words swapped
+    for slip in slips:
+        row = _fluency(slip, model)
+        assert row["repairable_breaks"] > 0 and row["unrepairable_breaks"] == 0, (slip, row)
+        assert row["min_logprob"] < clean["min_logprob"]
+    assert _fluency(slips[1], model)["doubled_words"] == pytest.approx(np.log1p(1))
+    seam = _fluency("The mayor visited the old a report on school lunches for the first time.", model)
+    assert seam["unrepairable_breaks"] > 0 and seam["longest_seen_run"] < 1.0
+    # "Group Group": names map to <cap>, the doubling is still counted
+    assert _fluency("The Civic Group Group said so.", model)["doubled_words"] > 0
+
+
+def test_word_fluency_without_reference_leaves_each_sentence_out():
+    sents = english_sentences(50, 1)
+    unique = "A city judge inspected the annual harvest festival without any warning."
+    frame = _frame(sents + [unique])
+    left_out = q.WordFluency().fit_transform(frame)
+    counted = q.WordFluency().fit(frame).transform(frame)
+    col = q.FLUENCY_FEATURES.index("unseen_trigrams")
+    # a training sentence sees the statistic an unseen sentence would, not its own n-grams
+    assert left_out[:, col].sum() > counted[:, col].sum() == 0
+
+
 def test_detector_dataset_disjoint_sources_balanced_and_seeded():
     texts = q.detector_world_texts(120, seed=3)
     data = q.build_detector_dataset(texts, seed=0, max_sentences=600)
@@ -172,11 +214,8 @@ def test_trained_detector_saves_reports_and_reloads(trained_detector):
 
 def test_held_out_recall_per_class(trained_detector):
     recall = trained_detector[1]["recall"]
-    for kind in ("clean", "word_salad", "noise", "repeated"):
+    for kind in q.CLASSES:
         assert recall[kind] >= 0.9, recall
-    # a slip and a glued seam are alike at this training size (0.88 / 0.86 at the default 2,400 articles)
-    for kind in ("mild", "fragment"):
-        assert recall[kind] >= 0.75, recall
 
 
 @pytest.fixture(scope="module")

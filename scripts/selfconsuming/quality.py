@@ -314,6 +314,9 @@ def _novelty_keys(sentence: str) -> tuple[set, set]:
     return bigrams, pairs
 
 
+NOVELTY_FEATURES = ("unseen_bigram_share", "unseen_bigrams", "unseen_pair_share", "unseen_pairs")
+
+
 class NgramNovelty:
     """How much of a sentence clean reference text has never shown: bigrams and word pairs.
 
@@ -343,13 +346,128 @@ class NgramNovelty:
         return self
 
     def _features(self, X, leave_out: int) -> np.ndarray:
-        out = np.zeros((len(X), 4))
+        out = np.zeros((len(X), len(NOVELTY_FEATURES)))
         for i, s in enumerate(X[self.column]):
             for j, (keys, seen) in enumerate(zip(_novelty_keys(s), (self.bigrams_, self.pairs_))):
                 if keys:
                     unseen = sum(seen.get(k, 0) - leave_out <= 0 for k in keys)
                     out[i, 2 * j:2 * j + 2] = (unseen / len(keys), math.log1p(unseen) / 3.0)
         return out
+
+    def transform(self, X):
+        return self._features(X, leave_out=0)
+
+    def fit_transform(self, X, y=None):
+        leave_out = int(self.reference is None)
+        return self.fit(X)._features(X, leave_out=leave_out)
+
+    def get_params(self, deep=True):
+        return {"column": self.column, "reference": self.reference}
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+
+FLUENCY_FEATURES = ("doubled_words", "unseen_bigrams", "unseen_trigrams", "unseen_trigram_share",
+                    "repairable_breaks", "unrepairable_breaks", "min_logprob", "mean_logprob",
+                    "first_break_position", "longest_seen_run")
+
+
+def _fluency_tokens(sentence: str) -> list[str]:
+    """_lm_tokens with two start marks and an end mark: every token has a trigram history."""
+    return ["<s>", "<s>", *_lm_tokens(sentence), "</s>"]
+
+
+class WordFluency:
+    """How a sentence reads under a word trigram model of clean reference text.
+
+    A slip (dropped, doubled or swapped word) and a glued seam both break the word
+    sequence, but a slip breaks it in a way one edit repairs: the two words around a
+    break are seen one word apart (a drop), or dropping one of them mends it (a
+    doubling), or swapping them does. A seam joins two unrelated sentences, so no
+    single edit mends it. Features (FLUENCY_FEATURES): doubled words (case-blind, so
+    "Group Group" counts although names map to <cap>), unseen bigrams and trigrams
+    (log-count, share), breaks one edit repairs and breaks it does not, the lowest and
+    mean token log-probability under a backoff trigram model, where the first unseen
+    trigram sits, and the longest run of seen trigrams (relative to the length).
+
+    Counts are per distinct sentence (document frequency). `reference` (clean
+    sentences) is what fit counts; without it fit counts the distinct training
+    sentences and fit_transform leaves each sentence out of its own counts.
+    """
+
+    def __init__(self, column: str = "sentence", reference=None):
+        self.column = column
+        self.reference = reference
+
+    def fit(self, X, y=None):
+        texts = self.reference if self.reference is not None else X[self.column]
+        uni, bi, tri, skip = Counter(), Counter(), Counter(), Counter()
+        for s in set(texts):
+            t = _fluency_tokens(s)
+            uni.update(set(t[2:]))
+            bi.update(set(zip(t[1:], t[2:])))
+            tri.update(set(zip(t, t[1:], t[2:])))
+            skip.update(set(zip(t[1:], t[3:])))
+        self.history2_, self.history1_ = Counter(), Counter()
+        for (a, b, _), n in tri.items():
+            self.history2_[(a, b)] += n
+        for (a, _), n in bi.items():
+            self.history1_[a] += n
+        self.unigrams_, self.bigrams_, self.trigrams_, self.skips_ = uni, bi, tri, skip
+        self.total_ = sum(uni.values())
+        self.reference = None  # counted; do not pickle the sentences
+        return self
+
+    def _logprob(self, u: str, v: str, w: str, leave_out: int) -> float:
+        """Stupid-backoff log-probability of w after (u, v): trigram, else 0.4 x bigram, else 0.16 x add-one unigram."""
+        c3 = self.trigrams_.get((u, v, w), 0) - leave_out
+        if c3 > 0:
+            return math.log(min(1.0, c3 / max(1, self.history2_.get((u, v), 0) - leave_out)))
+        c2 = self.bigrams_.get((v, w), 0) - leave_out
+        if c2 > 0:
+            return math.log(min(1.0, 0.4 * c2 / max(1, self.history1_.get(v, 0) - leave_out)))
+        c1 = max(0, self.unigrams_.get(w, 0) - leave_out)
+        return math.log(0.16 * (c1 + 1) / (self.total_ + len(self.unigrams_) + 1))
+
+    def _repairable(self, t: list[str], i: int, leave_out: int) -> bool:
+        """Whether one edit mends the unseen bigram (t[i-1], t[i]): a word put back, one dropped, or a swap undone."""
+        def seen(table, key):
+            return table.get(key, 0) - leave_out > 0
+
+        prev, a, b = t[i - 2], t[i - 1], t[i]
+        nxt = t[i + 1] if i + 1 < len(t) else None
+        return (seen(self.skips_, (a, b))
+                or seen(self.bigrams_, (prev, b))
+                or (nxt is not None and seen(self.bigrams_, (a, nxt)))
+                or (nxt is not None and seen(self.bigrams_, (prev, b)) and seen(self.bigrams_, (b, a))
+                    and seen(self.bigrams_, (a, nxt))))
+
+    def _row(self, sentence: str, leave_out: int) -> tuple:
+        t = _fluency_tokens(sentence)
+        raw = _words(sentence)
+        n = len(t) - 2  # predicted tokens
+        positions = range(2, len(t))
+        bigram_ok = [self.bigrams_.get((t[i - 1], t[i]), 0) - leave_out > 0 for i in positions]
+        trigram_ok = [self.trigrams_.get((t[i - 2], t[i - 1], t[i]), 0) - leave_out > 0 for i in positions]
+        fixable = [self._repairable(t, i, leave_out) for i, ok in zip(positions, bigram_ok) if not ok]
+        logps = [self._logprob(t[i - 2], t[i - 1], t[i], leave_out) for i in positions]
+        breaks = [k for k, ok in enumerate(trigram_ok) if not ok]
+        run = longest = 0
+        for ok in trigram_ok:
+            run = run + 1 if ok else 0
+            longest = max(longest, run)
+        return (math.log1p(sum(a == b for a, b in zip(raw, raw[1:]))),
+                math.log1p(len(fixable)), math.log1p(len(breaks)), len(breaks) / n,
+                math.log1p(sum(fixable)), math.log1p(len(fixable) - sum(fixable)),
+                min(logps) / 10.0, float(np.mean(logps)) / 5.0,
+                breaks[0] / n if breaks else 1.0, longest / n)
+
+    def _features(self, X, leave_out: int) -> np.ndarray:
+        rows = [self._row(s, leave_out) for s in X[self.column]]
+        return np.array(rows, dtype=float).reshape(len(rows), len(FLUENCY_FEATURES))
 
     def transform(self, X):
         return self._features(X, leave_out=0)
@@ -465,28 +583,48 @@ def detector_world_texts(n_articles: int, seed: int, topics=None) -> list[str]:
 
 
 # ---------------------------------------------------------------------------
-# Offline detector: TF-IDF + rare-bigram + context features, logistic regression
+# Offline detector: TF-IDF + novelty + fluency + context features; linear model and trees
 # ---------------------------------------------------------------------------
 
-def make_detector_pipeline(C: float = 20.0, seed: int = 0, reference=None):
-    """Word 1-2 grams (word order), char 2-4 grams (noise, typos), n-gram novelty against
-    `reference` clean sentences (seams, see NgramNovelty), and the context features.
+def _dense_tail(X, n_columns: int) -> np.ndarray:
+    """The last n_columns of the feature matrix (the dense features after the TF-IDF blocks), as a dense array."""
+    tail = X[:, X.shape[1] - n_columns:]
+    return tail.toarray() if hasattr(tail, "toarray") else np.asarray(tail)
 
-    Input is a sentence_frame. The saga solver with a loose tolerance fits ~20k
-    sentences in seconds on one core.
+
+def make_detector_pipeline(C: float = 20.0, seed: int = 0, reference=None):
+    """Word 1-2 grams (word order), char 2-4 grams (noise, typos), n-gram novelty and word
+    fluency against `reference` clean sentences (seams and slips, see NgramNovelty and
+    WordFluency), and the context features; two classifiers vote with equal weight on
+    the class probabilities.
+
+    Logistic regression (inverse regularisation C) reads everything; gradient-boosted
+    trees read only the dense features, where the classes differ by interactions a
+    linear model misses (a break that one edit mends is a slip, one that no edit mends
+    in a sentence with open ends is a seam). Input is a sentence_frame. The saga solver
+    with a loose tolerance fits ~20k sentences in seconds on one core.
     """
     from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier, VotingClassifier
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import FunctionTransformer
 
     features = ColumnTransformer([
         ("words", TfidfVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b", sublinear_tf=True), "sentence"),
         ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), min_df=2, sublinear_tf=True), "sentence"),
         ("novelty", NgramNovelty("sentence", reference), ["sentence"]),
+        ("fluency", WordFluency("sentence", reference), ["sentence"]),
         ("context", "passthrough", list(CONTEXT_FEATURES)),
     ])
-    classify = LogisticRegression(C=C, solver="saga", tol=1e-3, max_iter=1000, random_state=seed)
+    n_dense = len(NOVELTY_FEATURES) + len(FLUENCY_FEATURES) + len(CONTEXT_FEATURES)
+    trees = Pipeline([
+        ("dense", FunctionTransformer(_dense_tail, kw_args={"n_columns": n_dense}, accept_sparse=True)),
+        ("boost", HistGradientBoostingClassifier(random_state=seed)),
+    ])
+    linear = LogisticRegression(C=C, solver="saga", tol=1e-3, max_iter=1000, random_state=seed)
+    classify = VotingClassifier([("linear", linear), ("trees", trees)], voting="soft")
     return Pipeline([("features", features), ("classify", classify)])
 
 
