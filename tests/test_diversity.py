@@ -131,3 +131,22 @@ def test_same_seed_same_result_and_bad_params(encoder, nlp):
         dv.diversity_metrics(texts, 0, {"sample_tokens": 0})
     with pytest.raises(TypeError):
         dv.diversity_metrics("one string", 0)
+
+
+def test_self_bleu_equals_nltk_sentence_bleu_with_smoothing():
+    """The counting shortcut gives nltk's number: each text against all others, method 1 smoothing."""
+    import random
+
+    from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
+
+    rng = random.Random(3)
+    vocab = [f"w{i}" for i in range(12)]
+    texts = [[rng.choice(vocab) for _ in range(rng.randint(1, 30))] for _ in range(25)]
+    texts.append(texts[0][:])  # an exact duplicate
+    texts.append(["zz", "yy"])  # shares no word with the others
+    smooth = SmoothingFunction().method1
+    for order in (2, 4):
+        weights = tuple([1.0 / order] * order)
+        expected = np.mean([sentence_bleu(texts[:i] + texts[i + 1:], h, weights=weights, smoothing_function=smooth)
+                            for i, h in enumerate(texts)])
+        assert dv.self_bleu(texts, max_order=order) == pytest.approx(expected, rel=1e-12, abs=1e-15)
