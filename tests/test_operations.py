@@ -99,9 +99,13 @@ def test_gpu_claims_are_exclusive(tmp_path, monkeypatch):
     assert claim_gpu(n_gpus=2, lock_dir=str(tmp_path)) == "3"  # the scheduler's choice is kept
 
 
-def test_slurm_profile_requests_gpus_through_the_plugin_resources(tmp_path):
+@pytest.mark.parametrize("device", ["cuda", "cpu"])
+def test_slurm_profile_resources_follow_the_config(tmp_path, device):
+    """GPU rules ask for a GPU, its CPUs and the GPU partition only under cuda; CPU rules never do."""
     paper = yaml.safe_load(open(REPO / "config/paper.yaml"))
     paper["data"].update(path=str(REPO / "tests/fixtures/webis_data_public.csv"), per_label=2)  # a tiny fixture
+    paper["device"] = device
+    threads = paper["resources"]["gpu_rules"]["threads"]
     configfile = write_config(paper, tmp_path / "paper.yaml")
     cmd = SNAKEMAKE + ["--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--configfile",
                        configfile, "--profile", str(REPO / "profiles/slurm"), "-n"]
@@ -111,11 +115,12 @@ def test_slurm_profile_requests_gpus_through_the_plugin_resources(tmp_path):
     resources = _job_resources(out)
     assert {rule for rule, _ in resources} >= {"synthesize", "finetune", "score_quality", "neuron_activations"}
     for rule, res in resources:
-        if rule in GPU_RULES:
-            assert res.get("gpu") == "1" and res.get("cpus_per_gpu") == "4", (rule, res)
-            assert "gpu_partition" in res.get("slurm_partition", ""), (rule, res)
+        if rule in GPU_RULES and device == "cuda":
+            assert res.get("gpu") == "1" and res.get("cpus_per_gpu") == str(threads), (rule, res)
+            assert res.get("slurm_partition") == paper["resources"]["slurm_gpu_partition"], (rule, res)
         elif rule != "all":
-            assert res.get("gpu", "0") == "0", (rule, res)
+            assert res.get("gpu", "0") == "0" and "cpus_per_gpu" not in res, (rule, res)
+            assert res.get("slurm_partition") == "CHANGE_ME_partition", (rule, res)
         assert "slurm_extra" not in res
 
 

@@ -17,9 +17,7 @@ rule train_classifier:
         benchmarked("train_classifier")
     threads: GPU["threads"]
     resources:
-        mem_mb=GPU["mem_mb"],
-        runtime=GPU["runtime"],
-        gpu=GPU["gpu"],
+        **GPU_JOB,
     conda:
         "../../envs/scoring.yaml"
     script:

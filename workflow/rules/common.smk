@@ -61,6 +61,28 @@ GPU = gpu_resources()
 CPU = cpu_resources()
 
 
+def job_resources(kind):
+    """A rule's `resources:` (mem_mb, runtime, and for GPU rules gpu), derived from the config.
+
+    A GPU rule asks for GPUs only when the config's device is CUDA; then it also books its
+    threads as cpus_per_gpu and, when resources.slurm_gpu_partition is set, that partition
+    (SLURM reads these; a workstation ignores them). CPU rules never name the GPU partition.
+    """
+    res = GPU if kind == "gpu" else CPU
+    out = {"mem_mb": res["mem_mb"], "runtime": res["runtime"]}
+    if kind == "gpu":
+        out["gpu"] = res["gpu"]
+        if res["gpu"]:
+            out["cpus_per_gpu"] = res["threads"]
+            if config["resources"]["slurm_gpu_partition"]:
+                out["slurm_partition"] = config["resources"]["slurm_gpu_partition"]
+    return out
+
+
+GPU_JOB = job_resources("gpu")
+CPU_JOB = job_resources("cpu")
+
+
 # ---- models ---------------------------------------------------------------
 # Every setup runs in config["replicates"] independent replicates: models, corpora and
 # scores of replicate r live under <setup>/rep<r>/. The base model, the human corpus and

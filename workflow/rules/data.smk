@@ -16,8 +16,7 @@ rule prepare_corpus:
         benchmarked("prepare_corpus")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/scoring.yaml"
     script:
@@ -38,8 +37,7 @@ rule prepare_classifier_corpus:
         benchmarked("prepare_classifier_corpus")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/scoring.yaml"
     script:
@@ -61,8 +59,7 @@ rule prepare_pretrain_corpus:
         benchmarked("prepare_pretrain_corpus")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/scoring.yaml"
     script:
@@ -84,9 +81,7 @@ rule pretrain_base:
         benchmarked("pretrain_base")
     threads: GPU["threads"]
     resources:
-        mem_mb=GPU["mem_mb"],
-        runtime=GPU["runtime"],
-        gpu=GPU["gpu"],
+        **GPU_JOB,
     conda:
         "../../envs/lm.yaml"
     script:
@@ -106,8 +101,7 @@ rule world_leaning_mix:
         benchmarked("world_leaning_mix")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/scoring.yaml"
     script:

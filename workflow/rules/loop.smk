@@ -20,9 +20,7 @@ rule finetune_gen0:
         benchmarked("finetune/_shared/rep{rep}/gen0-{key}")
     threads: GPU["threads"]
     resources:
-        mem_mb=GPU["mem_mb"],
-        runtime=GPU["runtime"],
-        gpu=GPU["gpu"],
+        **GPU_JOB,
     conda:
         "../../envs/lm.yaml"
     script:
@@ -71,9 +69,7 @@ rule finetune:
         benchmarked("finetune/{setup}/rep{rep}/gen{g}")
     threads: GPU["threads"]
     resources:
-        mem_mb=GPU["mem_mb"],
-        runtime=GPU["runtime"],
-        gpu=GPU["gpu"],
+        **GPU_JOB,
     conda:
         "../../envs/lm.yaml"
     script:
@@ -96,9 +92,7 @@ rule synthesize:
         benchmarked("synthesize/{setup}/rep{rep}/gen{g}")
     threads: GPU["threads"]
     resources:
-        mem_mb=GPU["mem_mb"],
-        runtime=GPU["runtime"],
-        gpu=GPU["gpu"],
+        **GPU_JOB,
     conda:
         "../../envs/lm.yaml"
     script:
@@ -125,9 +119,7 @@ rule synthesize_base:
         benchmarked("synthesize/{base}")
     threads: GPU["threads"]
     resources:
-        mem_mb=GPU["mem_mb"],
-        runtime=GPU["runtime"],
-        gpu=GPU["gpu"],
+        **GPU_JOB,
     conda:
         "../../envs/lm.yaml"
     script:

@@ -18,9 +18,7 @@ rule neuron_activations:
         benchmarked("neuron_activations/{setup}/rep{rep}")
     threads: GPU["threads"]
     resources:
-        mem_mb=GPU["mem_mb"],
-        runtime=GPU["runtime"],
-        gpu=GPU["gpu"],
+        **GPU_JOB,
     conda:
         "../../envs/lm.yaml"
     script:
@@ -41,8 +39,7 @@ rule neuron_weights:
         benchmarked("neuron_weights/{setup}/rep{rep}")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/lm.yaml"
     script:
@@ -70,8 +67,7 @@ rule neuron_tables:
         benchmarked("neuron_tables")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -97,8 +93,7 @@ rule neuron_stats:
         benchmarked("neuron_stats")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/analysis.yaml"
     script:

@@ -57,8 +57,7 @@ rule figures:
         benchmarked("figures")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/analysis.yaml"
     script:

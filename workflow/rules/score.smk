@@ -22,8 +22,7 @@ rule train_detector:
         benchmarked("train_detector")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/scoring.yaml"
     script:
@@ -48,9 +47,7 @@ rule score_bias:
     # a transformers classifier runs on the job's device: a GPU rule, so it asks for (and locks) a card
     threads: GPU["threads"]
     resources:
-        mem_mb=GPU["mem_mb"],
-        runtime=GPU["runtime"],
-        gpu=GPU["gpu"],
+        **GPU_JOB,
     conda:
         "../../envs/scoring.yaml"
     script:
@@ -79,9 +76,7 @@ rule score_quality:
         benchmarked("score_quality/{group}")
     threads: GPU["threads"]
     resources:
-        mem_mb=GPU["mem_mb"],
-        runtime=GPU["runtime"],
-        gpu=GPU["gpu"],
+        **GPU_JOB,
     conda:
         "../../envs/scoring.yaml"
     script:
@@ -106,8 +101,7 @@ rule summarize:
         benchmarked("summarize")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -133,8 +127,7 @@ rule validity:
         benchmarked("validity")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/analysis.yaml"
     script:
@@ -159,8 +152,7 @@ rule findings:
         benchmarked("findings")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/analysis.yaml"
     script:

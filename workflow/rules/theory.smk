@@ -18,8 +18,7 @@ rule simulate:
         benchmarked("simulate/{simulation}")
     threads: 1
     resources:
-        mem_mb=CPU["mem_mb"],
-        runtime=CPU["runtime"],
+        **CPU_JOB,
     conda:
         "../../envs/analysis.yaml"
     script:
