@@ -5,12 +5,10 @@ from selfconsuming.runner import job_device, rule_logging
 with rule_logging(snakemake) as log:
     device = job_device(snakemake)
     p = snakemake.params.world_gpt2
-    # The learning-rate schedule keys are optional: pretrain_world_gpt2's defaults are a constant rate.
-    schedule = {k: p[k] for k in ("schedule", "warmup") if k in p}
     stats = pretrain_world_gpt2(
         read_jsonl(snakemake.input.corpus), snakemake.output[0],
         vocab_size=p["vocab_size"], n_layer=p["n_layer"], n_embd=p["n_embd"], n_head=p["n_head"],
         n_positions=p["n_positions"], epochs=p["epochs"], lr=p["lr"], batch_size=p["batch_size"],
-        seed=snakemake.params.seed, device=device, **schedule,
+        schedule=p["schedule"], warmup=p["warmup"], seed=snakemake.params.seed, device=device,
     )
     log.info("pretraining done: %s", stats)

@@ -96,7 +96,7 @@ def pretrain_causal_lm(model, tokenizer, texts: list[str], *, epochs: int, lr: f
 
 def pretrain_world_gpt2(articles: list[dict], out_dir, *, vocab_size: int, n_layer: int, n_embd: int, n_head: int,
                         n_positions: int, epochs: int, lr: float, batch_size: int, seed: int,
-                        schedule: str = "constant", warmup: float = 0.0, device: str = "cpu") -> dict:
+                        schedule: str, warmup: float, device: str = "cpu") -> dict:
     """Train tokenizer and model from scratch on `articles`; save a normal transformers model directory."""
     texts = [article_text(a) for a in articles]
     tokenizer = train_bpe_tokenizer(texts, vocab_size)
