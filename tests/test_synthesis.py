@@ -55,7 +55,7 @@ def test_decode_loops_match_transformers_generate(tiny_gpt2_dir, decoding):
     tok = load_tokenizer(tiny_gpt2_dir)
     model = load_causal_lm(tiny_gpt2_dir).eval()
     blocks = _toy_blocks(tok)
-    kwargs = generation_kwargs(decoding, 8, num_beams=4, top_p=0.9)
+    kwargs = generation_kwargs(decoding, 8, num_beams=4, top_p=0.9, temperature=1.0)
     ours = continue_blocks(model, blocks, tok.pad_token_id, kwargs, batch_size=7, seed=5)
     assert ours == _generate_reference(model, blocks, tok.pad_token_id, kwargs, batch_size=7)
 
@@ -76,7 +76,7 @@ def test_every_block_gets_exactly_new_tokens_and_no_eos(tiny_gpt2_dir, decoding)
     unforced = model.generate(input_ids=torch.tensor([blocks[0]]), max_new_tokens=1, do_sample=False,
                               pad_token_id=tok.pad_token_id)[0, -1].item()
     assert unforced == tok.eos_token_id, "the doctored model should want EOS"
-    out = continue_blocks(model, blocks, tok.pad_token_id, generation_kwargs(decoding, 6, num_beams=3), seed=1)
+    out = continue_blocks(model, blocks, tok.pad_token_id, generation_kwargs(decoding, 6, num_beams=3, top_p=0.9, temperature=1.0), seed=1)
     assert all(len(c) == 6 and tok.eos_token_id not in c for c in out)
 
 
@@ -84,7 +84,7 @@ def test_nucleus_is_seeded(tiny_gpt2_dir):
     tok = load_tokenizer(tiny_gpt2_dir)
     model = load_causal_lm(tiny_gpt2_dir)
     arts = toy_articles(2)
-    kw = dict(decoding="nucleus", top_p=0.9, block_tokens=16, new_tokens=8)
+    kw = dict(decoding="nucleus", top_p=0.9, temperature=1.0, block_tokens=16, new_tokens=8, batch_size=64)
     a = synthesize_articles(model, tok, arts, seed=1, **kw)
     b = synthesize_articles(model, tok, arts, seed=1, **kw)
     c = synthesize_articles(model, tok, arts, seed=2, **kw)
@@ -96,7 +96,7 @@ def test_synthetic_article_keeps_title_and_has_one_continuation_per_block(tiny_g
     tok = load_tokenizer(tiny_gpt2_dir)
     model = load_causal_lm(tiny_gpt2_dir)
     arts = toy_articles(2)
-    out = synthesize_articles(model, tok, arts, decoding="greedy", block_tokens=16, new_tokens=4)
+    out = synthesize_articles(model, tok, arts, decoding="greedy", block_tokens=16, new_tokens=4, batch_size=64)
     for art, syn in zip(arts, out):
         n_blocks = len(article_blocks(tok(art["text"], add_special_tokens=False)["input_ids"], 16))
         assert syn["title"] == art["title"] and syn["id"] == art["id"]
@@ -107,3 +107,10 @@ def test_synthetic_article_keeps_title_and_has_one_continuation_per_block(tiny_g
 def test_unknown_decoding_is_rejected():
     with pytest.raises(ValueError, match="unknown decoding"):
         generation_kwargs("topk", 8)
+
+
+def test_decoding_options_come_from_the_recipe_not_from_defaults_here():
+    with pytest.raises(ValueError, match="num_beams"):
+        generation_kwargs("beam", 8)
+    with pytest.raises(ValueError, match="top_p"):
+        generation_kwargs("nucleus", 8, temperature=1.0)

@@ -275,7 +275,7 @@ def setup_labels(recipes, n_human=None) -> dict:
     for setup, recipe in recipes.items():
         parts = []
         synthesis, data = recipe.get("synthesis", {}), recipe.get("data", {})
-        decoding = recipe.get("decoding", "greedy")
+        decoding = recipe["decoding"]
         if decoding == "beam":
             parts.append(f"{synthesis.get('num_beams')} beams" if synthesis.get("num_beams")
                          else "beam")

@@ -33,16 +33,23 @@ def corpus_blocks(tokenizer, articles: list[dict], block_tokens: int) -> tuple[l
     return blocks, owner
 
 
+def _needed(value, name: str, decoding: str):
+    """A decoding option the recipe must give: its default lives in the config schema, not here."""
+    if value is None:
+        raise ValueError(f"{decoding} decoding needs {name} (the recipe's synthesis.{name})")
+    return value
+
+
 def generation_kwargs(decoding: str, new_tokens: int, *, num_beams=None, top_p=None, temperature=None) -> dict:
     """transformers `generate` arguments for a setup's decoding strategy."""
     kwargs = {"max_new_tokens": new_tokens, "min_new_tokens": new_tokens}
     if decoding == "greedy":
         kwargs.update(do_sample=False, num_beams=1)
     elif decoding == "beam":
-        kwargs.update(do_sample=False, num_beams=int(num_beams or 10))
+        kwargs.update(do_sample=False, num_beams=int(_needed(num_beams, "num_beams", decoding)))
     elif decoding == "nucleus":
-        kwargs.update(do_sample=True, num_beams=1, top_p=float(top_p or 0.9), top_k=0,
-                      temperature=float(temperature or 1.0))
+        kwargs.update(do_sample=True, num_beams=1, top_p=float(_needed(top_p, "top_p", decoding)), top_k=0,
+                      temperature=float(_needed(temperature, "temperature", decoding)))
     else:
         raise ValueError(f"unknown decoding {decoding!r}: expected greedy, beam or nucleus")
     return kwargs
@@ -222,8 +229,8 @@ def continue_blocks(model, blocks: list[list[int]], pad_id: int, gen_kwargs: dic
     return out
 
 
-def synthesize_articles(model, tokenizer, articles: list[dict], *, decoding: str, block_tokens: int = 64,
-                        new_tokens: int = 64, batch_size: int = 64, num_beams=None, top_p=None,
+def synthesize_articles(model, tokenizer, articles: list[dict], *, decoding: str, block_tokens: int,
+                        new_tokens: int, batch_size: int, num_beams=None, top_p=None,
                         temperature=None, seed: int = 0, device: str = "cpu") -> list[dict]:
     """One synthetic article per human article: title kept, body = the decoded continuations joined."""
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
