@@ -63,6 +63,10 @@ def test_paper_config_runs_end_to_end_with_stand_ins(tmp_path):
     metrics = pd.read_csv(res / "classifier/metrics.csv")
     assert sorted(metrics["backbone"]) == sorted(backbones) and metrics["chosen"].sum() == 1
     summary = pd.read_csv(res / "metrics/summary.csv")
-    assert len(summary) == 6 * 2 + 2
+    # 6 setups x 2 generations, the human corpus, the sampled base corpus and one per decoding
+    assert len(summary) == 6 * 2 + 1 + 1 + 3
     assert summary["tqi_mean"].between(0, 3).all() and summary["oracle_valid_mean"].isna().all()
     assert (res / "neurons/stats.csv").exists() and (res / "figures/.done").exists()
+    overall = pd.read_csv(res / "metrics/validity_overall.csv")  # real data: no oracle, held-out F1 stated
+    assert overall["note"].str.contains("no oracle").any() and overall["check"].str.contains("F1").any()
+    assert set(pd.read_csv(res / "metrics/findings.csv")["method"]).issuperset({"article bootstrap (R=1)"})

@@ -9,7 +9,8 @@ import pytest
 from workflow_helpers import REPO, build_tiny_world_gpt2, dry_run_jobs, run_snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slow
-AGGREGATIONS = {"summarize", "neuron_tables", "neuron_stats", "figures", "findings", "validity", "all"}
+AGGREGATIONS = {"summarize", "neuron_tables", "neuron_stats", "figures", "findings", "validity", "world_leaning_mix",
+                "all"}
 BASE_CORPORA = {"base", "base-greedy", "base-beam", "base-nucleus"}
 
 
@@ -111,18 +112,68 @@ def test_changing_a_scoring_parameter_replans_scoring_onward(tiny_run, tmp_path)
     assert rules <= {"score_quality"} | AGGREGATIONS, rules
 
 
-def test_editing_library_code_replans_the_rules_that_import_it(tiny_run):
-    """Snakemake checksums small source inputs: a real edit of a module re-plans its rules."""
+def _rule_scripts() -> dict[str, str]:
+    """rule name -> its script, read from the rule files."""
+    import re
+
+    scripts = {}
+    for smk in (REPO / "workflow/rules").glob("*.smk"):
+        for block in re.split(r"(?m)^rule ", smk.read_text())[1:]:
+            m = re.search(r'"\.\./\.\./scripts/([\w]+\.py)"', block)
+            if m:
+                scripts[block.split(":", 1)[0].strip()] = m.group(1)
+    return scripts
+
+
+def _planned_with_reasons(output: str) -> list[tuple[str, str]]:
+    """(rule, reason) of every job a dry run lists."""
+    import re
+
+    jobs, rule = [], None
+    for line in output.splitlines():
+        line = line.strip()
+        m = re.match(r"^(?:local)?rule (\w+):", line)
+        if m:
+            rule = m.group(1)
+        elif line.startswith("reason:") and rule:
+            jobs.append((rule, line[len("reason:"):].strip()))
+            rule = None
+    return jobs
+
+
+def test_editing_any_package_module_replans_exactly_the_rules_that_import_it(tiny_run):
+    """For every module of the package: a real edit re-plans the rules whose script imports it
+    (directly or through other modules), and every other planned job only follows one of those."""
+    from selfconsuming.code_deps import script_modules
+
     work, _, configfile = tiny_run
-    module = REPO / "scripts/selfconsuming/theory.py"
-    original, stat = module.read_bytes(), module.stat()
-    try:
-        module.write_bytes(original + b"\n# an edit\n")
-        jobs = dry_run_jobs(work, configfile)
-    finally:
-        module.write_bytes(original)
-        os.utime(module, (stat.st_atime, stat.st_mtime))
-    assert {rule for rule, _ in jobs} == {"simulate", "all"}
+    scripts = _rule_scripts()
+    package = REPO / "scripts/selfconsuming"
+    modules = sorted(p for p in package.rglob("*") if p.is_file() and p.suffix in (".py", ".yaml")
+                     and "__pycache__" not in p.parts)
+    closures = {rule: set(script_modules(REPO / "scripts" / script, REPO / "scripts")) for rule, script in scripts.items()}
+    planned = {rule for rule, _ in dry_run_jobs(work, configfile)}
+    assert planned <= {"all"}, f"the finished tiny run should be up to date, plans {planned}"
+    for module in modules:
+        original, stat = module.read_bytes(), module.stat()
+        try:
+            module.write_bytes(original + b"\n# an edit\n")
+            proc = run_snakemake(work, configfile, "-n")
+        finally:
+            module.write_bytes(original)
+            os.utime(module, (stat.st_atime, stat.st_mtime))
+        jobs = _planned_with_reasons(proc.stdout + "\n" + proc.stderr)
+        planned = {rule for rule, _ in jobs}
+        # Snakemake names a job's own updated inputs only when nothing upstream re-runs, so an
+        # importer downstream of another importer may show up as "updated by another job"
+        direct = {rule for rule, reason in jobs if "Updated input files" in reason}
+        importers = {rule for rule, files in closures.items() if module.resolve() in files}
+        name = module.relative_to(package)
+        assert importers <= planned, (str(name), importers - planned)  # every importer re-runs
+        assert direct and direct <= importers, (str(name), direct - importers)  # no one else is triggered
+        for rule, reason in jobs:
+            assert rule in importers or rule == "all" or reason.startswith("Input files updated by another job"), \
+                (str(name), rule, reason)
 
 
 def test_adding_a_replicate_plans_only_its_jobs_and_the_aggregations(tiny_run, tmp_path):
