@@ -317,7 +317,27 @@ def _novelty_keys(sentence: str) -> tuple[set, set]:
 NOVELTY_FEATURES = ("unseen_bigram_share", "unseen_bigrams", "unseen_pair_share", "unseen_pairs")
 
 
-class NgramNovelty:
+class _ReferenceCountsTransformer:
+    """The scikit-learn transformer protocol shared by the count-based sentence features: without
+    reference text each training sentence is left out of its own counts (leave_out=1)."""
+
+    def transform(self, X):
+        return self._features(X, leave_out=0)
+
+    def fit_transform(self, X, y=None):
+        leave_out = int(self.reference is None)
+        return self.fit(X)._features(X, leave_out=leave_out)
+
+    def get_params(self, deep=True):
+        return {"column": self.column, "reference": self.reference}
+
+    def set_params(self, **params):
+        for k, v in params.items():
+            setattr(self, k, v)
+        return self
+
+
+class NgramNovelty(_ReferenceCountsTransformer):
     """How much of a sentence clean reference text has never shown: bigrams and word pairs.
 
     A glued fragment has an unseen bigram at the seam and, above all, word pairs that
@@ -354,20 +374,6 @@ class NgramNovelty:
                     out[i, 2 * j:2 * j + 2] = (unseen / len(keys), math.log1p(unseen) / 3.0)
         return out
 
-    def transform(self, X):
-        return self._features(X, leave_out=0)
-
-    def fit_transform(self, X, y=None):
-        leave_out = int(self.reference is None)
-        return self.fit(X)._features(X, leave_out=leave_out)
-
-    def get_params(self, deep=True):
-        return {"column": self.column, "reference": self.reference}
-
-    def set_params(self, **params):
-        for k, v in params.items():
-            setattr(self, k, v)
-        return self
 
 
 FLUENCY_FEATURES = ("doubled_words", "unseen_bigrams", "unseen_trigrams", "unseen_trigram_share",
@@ -380,7 +386,7 @@ def _fluency_tokens(sentence: str) -> list[str]:
     return ["<s>", "<s>", *_lm_tokens(sentence), "</s>"]
 
 
-class WordFluency:
+class WordFluency(_ReferenceCountsTransformer):
     """How a sentence reads under a word trigram model of clean reference text.
 
     A slip (dropped, doubled or swapped word) and a glued seam both break the word
@@ -469,20 +475,6 @@ class WordFluency:
         rows = [self._row(s, leave_out) for s in X[self.column]]
         return np.array(rows, dtype=float).reshape(len(rows), len(FLUENCY_FEATURES))
 
-    def transform(self, X):
-        return self._features(X, leave_out=0)
-
-    def fit_transform(self, X, y=None):
-        leave_out = int(self.reference is None)
-        return self.fit(X)._features(X, leave_out=leave_out)
-
-    def get_params(self, deep=True):
-        return {"column": self.column, "reference": self.reference}
-
-    def set_params(self, **params):
-        for k, v in params.items():
-            setattr(self, k, v)
-        return self
 
 
 # ---------------------------------------------------------------------------
