@@ -5,6 +5,7 @@ from pathlib import Path
 
 from selfconsuming.code_deps import script_modules
 from selfconsuming.recipes import base_decodings, gen0_key, replicate_seed, setup_recipe, synthetic_generations_for
+from selfconsuming.summary import corpus_identity
 from selfconsuming.theory import SIMULATIONS
 
 RESULTS = f"results/{config['run']}"
@@ -217,7 +218,7 @@ def corpus_decoding(corpus):
         return BASE_RECIPE["decoding"]
     if corpus in BASE_DECODINGS:
         return BASE_DECODINGS[corpus]["decoding"]
-    return RECIPES[corpus.split("/")[0]]["decoding"]
+    return RECIPES[corpus_identity(corpus)["setup"]]["decoding"]
 
 
 def classifier_input():
@@ -290,3 +291,14 @@ def ref_from_input(name, reference):
         return value[0] if value else reference
 
     return param
+
+
+# ---- figure groups ---------------------------------------------------------
+
+def mitigation_setups():
+    """Setups drawn with the mitigation figures: every setup but the non-greedy decodings."""
+    return [s for s in SETUPS if s not in ("beam", "nucleus")]
+
+
+def decoding_setups():
+    return [s for s in SETUPS if s in ("deterministic", "beam", "nucleus")] or SETUPS

@@ -15,15 +15,6 @@ FIGURES = {
 TABLES = ["classifier", "summary", "diversity", "neuron_sets", "examples"]
 
 
-def mitigation_setups():
-    """Setups drawn with the mitigation figures: every setup but the non-greedy decodings."""
-    return [s for s in SETUPS if s not in ("beam", "nucleus")]
-
-
-def decoding_setups():
-    return [s for s in SETUPS if s in ("deterministic", "beam", "nucleus")] or SETUPS
-
-
 rule figures:
     output:
         done=touch(f"{RESULTS}/figures/.done"),
