@@ -1,5 +1,6 @@
 """Setups are data: a recipe is the finetune/synthesis defaults overlaid by one setup's fields."""
 
+import functools
 import hashlib
 import json
 import zlib
@@ -12,14 +13,19 @@ DATA_FIELDS = ("preserve_fraction", "accumulate", "window", "start_labels", "syn
 GEN0_FIELDS = ("epochs", "lr", "batch_size", "weight_decay", "max_length", "start_labels")
 
 
-def recipe_field_defaults() -> dict:
-    """Defaults of a setup's own fields (the schema's recipe definition)."""
+@functools.lru_cache(maxsize=1)
+def _recipe_field_defaults() -> tuple:
     from .config import SCHEMA
 
     import yaml
 
     fields = yaml.safe_load(SCHEMA.read_text())["definitions"]["recipe"]["properties"]
-    return {k: v["default"] for k, v in fields.items() if "default" in v}
+    return tuple((k, v["default"]) for k, v in fields.items() if "default" in v)
+
+
+def recipe_field_defaults() -> dict:
+    """Defaults of a setup's own fields (the schema's recipe definition), read from the schema once."""
+    return {k: (list(v) if isinstance(v, list) else v) for k, v in _recipe_field_defaults()}
 
 
 def setup_recipe(config: dict, setup: str) -> dict:
