@@ -365,3 +365,31 @@ def test_a_small_world_loads(tmp_path):
 def test_bad_worlds_are_rejected(tmp_path, neutral, thing, message):
     with pytest.raises(ValueError, match=message):
         load_grammar(write_world(tmp_path, neutral, thing))
+
+
+def test_article_oracle_counts_each_distinct_sentence_once(oracle, held_out):
+    """A loop of one valid sentence is not valid text and adds no leaning evidence."""
+    from selfconsuming.scoring import article_oracle_scores, oracle_table
+
+    article = next(a for a in held_out if len(set(split_sentences(a["text"]))) == len(split_sentences(a["text"])))
+    plain = article_oracle_scores(oracle, [article["text"]], partial_edges=False)
+    exact = oracle.score_text(article["text"])
+    assert plain["oracle_valid_share"] == plain["oracle_parsed_share"] == exact["valid_share"] == 1.0
+    assert plain["oracle_label"] == exact["label"]
+    assert np.isclose(plain["oracle_p_right"], exact["p_right"])
+
+    first, *rest = split_sentences(article["text"])
+    looped = " ".join([first] * 9 + rest)  # greedy decoding's loop: one sentence nine times
+    scores = article_oracle_scores(oracle, [looped], partial_edges=False)
+    n = 9 + len(rest)
+    assert scores["oracle_n_sentences"] == n
+    assert scores["oracle_parsed_share"] == 1.0
+    assert np.isclose(scores["oracle_valid_share"], (1 + len(rest)) / n)
+    assert np.isclose(scores["oracle_p_right"], exact["p_right"])  # the repeats carry no new evidence
+
+    # repeats are found across continuations too, and edge fragments are dropped as before
+    pieces = [f"ment cut mid-word. {first} {rest[0]}", f"{first} {rest[1]} and a cut"]
+    table = oracle_table([{"id": "a", "text": " ".join(pieces), "continuations": pieces}])
+    assert table.loc[0, "oracle_n_sentences"] == 4
+    assert np.isclose(table.loc[0, "oracle_valid_share"], 3 / 4)
+    assert np.isclose(table.loc[0, "oracle_parsed_share"], 1.0)

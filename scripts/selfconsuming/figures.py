@@ -65,7 +65,7 @@ DIVERSITY_METRICS = {
 METRIC_LABELS = {
     "tqi": "Text quality index (0-3, 3 = clean)",
     "ppl": "Perplexity (lower = more fluent)",
-    "oracle_valid": "Sentences the oracle parses (share)",
+    "oracle_valid": "Valid, distinct sentences (oracle share)",
 }
 
 PAPER_RC = {
@@ -791,8 +791,8 @@ def plot_oracle_vs_classifier(summary, out_png, setups=None, labels=None):
     corpus (setup x replicate x generation) as a point, classifier against oracle with
     both Wilson intervals (the oracle's over the oracle_n articles it could label),
     point area proportional to oracle_n, and the y = x line. Bottom: the same for
-    quality, TQI (0-3, left axis, solid) against the share of sentences the oracle
-    parses (0-1, right axis, dashed); the scales differ, so the scatter shows
+    quality, TQI (0-3, left axis, solid) against the oracle's share of valid,
+    distinct sentences (0-1, right axis, dashed); the scales differ, so the scatter shows
     correlation, not agreement.
     """
     if not all(c in summary.columns for c in ORACLE_COLUMNS) or \
@@ -863,7 +863,7 @@ def plot_oracle_vs_classifier(summary, out_png, setups=None, labels=None):
                       + _short_note(replicate_summary(summary, "tqi", setups)).split(",")[0])
     _integer_generations(ax_line)
     both = models[["tqi_mean", "oracle_valid_mean"]].dropna()
-    ax_scatter.set_xlabel("Oracle: share of sentences that parse (0-1)")
+    ax_scatter.set_xlabel("Oracle: share of valid, distinct sentences (0-1)")
     ax_scatter.set_ylabel("TQI (0-3)")
     ax_scatter.set_title(f"TQI vs oracle valid share, per corpus\n"
                          f"({len(both)} corpora, r = {_pearson(both):.2f}; bars: 95% t CI)")

@@ -109,7 +109,7 @@ METRICS = {m.name: m for m in [
     Metric("oracle_share_right", "Right share (oracle)", "oracle_share_right", "oracle_label",
            "right"),
     Metric("tqi_mean", "Text quality index", "tqi_mean", "tqi"),
-    Metric("oracle_valid_mean", "Valid sentences (oracle)", "oracle_valid_mean",
+    Metric("oracle_valid_mean", "Valid distinct sentences (oracle)", "oracle_valid_mean",
            "oracle_valid_share"),
     Metric("log_ppl_mean", "Perplexity (ln of mean)", "ppl_mean", "ppl", log=True),
     *[Metric(k, v, k) for k, v in _DIVERSITY.items()],

@@ -16,12 +16,62 @@ def bias_table(articles: list[dict], classifier) -> pd.DataFrame:
     return score_leaning(articles, classifier).reset_index(drop=True)
 
 
-def oracle_table(articles: list[dict]) -> pd.DataFrame:
-    """Exact bias and validity from the world's oracle.
+def _kept_sentences(oracle, piece: str, partial_edges: bool) -> list[tuple[str, dict | None]]:
+    """(sentence, oracle score) of one text; with partial_edges an unparsable first sentence and an
+    unparsable unterminated last piece are dropped, since a 64-token continuation starts and ends
+    mid-sentence (the same rule as `Oracle.score_text`)."""
+    from .text import split_sentences
 
-    A synthetic article is a join of 64-token continuations, each starting and
-    ending mid-sentence; each continuation is scored with its edge fragments
-    excluded, then counts and likelihoods are pooled over the article.
+    sentences = split_sentences(piece or "")
+    scored = [(s, oracle.score_sentence(s)) for s in sentences]
+    if partial_edges and scored:
+        last_cut = scored[-1][1] is None and not scored[-1][0].endswith((".", "!", "?"))
+        keep = [not (i == 0 and scored[0][1] is None) and not (i == len(scored) - 1 and last_cut)
+                for i in range(len(scored))]
+        scored = [x for x, k in zip(scored, keep) if k]
+    return scored
+
+
+def article_oracle_scores(oracle, pieces: list[str], partial_edges: bool) -> dict:
+    """The oracle's reading of one article, each distinct sentence counted once.
+
+    The world writes an article as a sequence of distinct draws (a sentence repeats within
+    an article about 1% of the time); the loop's degenerate text repeats one valid sentence
+    dozens of times. So a sentence is *valid* if it belongs to the world and is not a repeat
+    of an earlier sentence of the article, and the leaning posterior multiplies the
+    likelihoods of the distinct valid sentences (a repeat carries no new evidence).
+    `oracle_parsed_share` keeps the plain share of sentences that parse, repeats included.
+    """
+    seen, n, parsed, evidence = set(), 0, 0, []
+    for piece in pieces:
+        for sentence, score in _kept_sentences(oracle, piece, partial_edges):
+            n += 1
+            key = " ".join(sentence.lower().split())
+            if score is not None:
+                parsed += 1
+                if key not in seen:
+                    evidence.append([score[l] for l in LEANINGS])
+            seen.add(key)
+    loglik = np.sum(evidence, axis=0) if evidence else np.zeros(len(LEANINGS))
+    if np.isneginf(loglik).all():  # a mix no single leaning can produce
+        loglik = np.zeros(len(LEANINGS))
+    post = np.exp(loglik - loglik.max())
+    post /= post.sum()
+    return {
+        "oracle_n_sentences": n,
+        "oracle_valid_share": len(evidence) / n if n else np.nan,
+        "oracle_parsed_share": parsed / n if n else np.nan,
+        **{f"oracle_p_{l}": float(p) for l, p in zip(LEANINGS, post)},
+        "oracle_label": LEANINGS[int(np.argmax(post))] if evidence else None,
+    }
+
+
+def oracle_table(articles: list[dict]) -> pd.DataFrame:
+    """Exact bias and validity from the world's oracle, one row per article.
+
+    A synthetic article is a join of 64-token continuations, each starting and ending
+    mid-sentence: each continuation's edge fragments are excluded, then sentences are
+    pooled over the article (see `article_oracle_scores`).
     """
     from .world import Oracle
 
@@ -29,20 +79,7 @@ def oracle_table(articles: list[dict]) -> pd.DataFrame:
     rows = []
     for a in articles:
         pieces = a.get("continuations")
-        scored = oracle.score_texts(pieces, partial_edges=True) if pieces else oracle.score_texts([a["text"]])
-        n_sent = scored["oracle_n_sentences"].to_numpy(float)
-        n_valid = np.round(scored["oracle_valid_share"].to_numpy(float) * n_sent)
-        logp = np.log(np.clip(scored[[f"oracle_p_{l}" for l in LEANINGS]].to_numpy(float), 1e-300, None))
-        logp = logp[n_valid > 0].sum(axis=0) if (n_valid > 0).any() else np.zeros(len(LEANINGS))
-        post = np.exp(logp - logp.max())
-        post /= post.sum()
-        total = n_sent.sum()
-        rows.append({
-            "oracle_n_sentences": int(total),
-            "oracle_valid_share": float(n_valid.sum() / total) if total else np.nan,
-            **{f"oracle_p_{l}": float(p) for l, p in zip(LEANINGS, post)},
-            "oracle_label": LEANINGS[int(np.argmax(post))] if n_valid.sum() > 0 else None,
-        })
+        rows.append(article_oracle_scores(oracle, pieces if pieces else [a["text"]], partial_edges=bool(pieces)))
     return pd.DataFrame(rows)
 
 

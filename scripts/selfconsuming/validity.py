@@ -3,7 +3,8 @@
 The study's trends are read off three instruments: the trained leaning classifier
 (label, p_left/center/right), the text quality index (TQI, 0-3) and perplexity. On the
 built-in news world an exact oracle gives, per article, the leaning (`oracle_label`) and
-the share of sentences that belong to the world (`oracle_valid_share`), so each
+the share of sentences that belong to the world and do not repeat an earlier sentence of
+the article (`oracle_valid_share`; `oracle_parsed_share` counts repeats too), so each
 instrument can be scored against the truth, per corpus and across the model corpora.
 On real data there is no oracle: the tables keep the instruments' own numbers, and the
 overall checks say so and report the classifier's held-out macro F1 instead.
@@ -45,8 +46,8 @@ NO_ORACLE_NOTE = ("no oracle on real data: agreement with the truth cannot be me
 SCORE_COLUMNS = ("corpus", "setup", "replicate", "generation", "id", "label", "tqi", "ppl")
 TABLE_COLUMNS = ["corpus", "kind", "setup", "replicate", "generation", "n_articles", "oracle_n",
                  "agreement", "kappa", "classifier_right_share", "oracle_right_share",
-                 "classifier_right_share_all", "tqi_mean", "oracle_valid_mean", "r_tqi_valid",
-                 "ppl_median", "r_logppl_valid"]
+                 "classifier_right_share_all", "tqi_mean", "oracle_valid_mean", "oracle_parsed_mean",
+                 "r_tqi_valid", "ppl_median", "r_logppl_valid"]
 # Oracle (rows) x classifier (columns) counts per corpus, so kappa can be pooled exactly.
 CONFUSION_COLUMNS = [f"n_oracle_{o}_clf_{c}" for o in LEANINGS for c in LEANINGS]
 OVERALL_COLUMNS = ["check", "value", "ci_lo", "ci_hi", "n", "target", "met", "note"]
@@ -126,7 +127,8 @@ def _corpus_row(corpus: str, part: pd.DataFrame, oracle: bool) -> dict:
     row["ppl_median"] = float(part["ppl"].median())
     if not oracle:
         row.update(oracle_n=0, agreement=np.nan, kappa=np.nan, classifier_right_share=np.nan,
-                   oracle_right_share=np.nan, oracle_valid_mean=np.nan, r_tqi_valid=np.nan,
+                   oracle_right_share=np.nan, oracle_valid_mean=np.nan, oracle_parsed_mean=np.nan,
+                   r_tqi_valid=np.nan,
                    r_logppl_valid=np.nan, **{c: 0 for c in CONFUSION_COLUMNS})
         return row
     labelled = part[part["oracle_label"].isin(LEANINGS) & part["label"].isin(LEANINGS)]
@@ -139,6 +141,8 @@ def _corpus_row(corpus: str, part: pd.DataFrame, oracle: bool) -> dict:
     row["oracle_right_share"] = float((labelled["oracle_label"] == "right").mean()) \
         if len(labelled) else float("nan")
     row["oracle_valid_mean"] = float(part["oracle_valid_share"].mean())
+    row["oracle_parsed_mean"] = float(part["oracle_parsed_share"].mean()) \
+        if "oracle_parsed_share" in part else float("nan")
     row["r_tqi_valid"] = _pearson(part["tqi"], part["oracle_valid_share"])[0]
     row["r_logppl_valid"] = _pearson(_log(part["ppl"]), part["oracle_valid_share"])[0]
     counts = pd.crosstab(labelled["oracle_label"], labelled["label"]).reindex(
@@ -260,6 +264,11 @@ def validity_overall(table: pd.DataFrame, min_oracle_n: int = 15,
         rows.append(_r_check("r(TQI mean, oracle valid share)", models["tqi_mean"],
                              models["oracle_valid_mean"], TARGET_R_TQI_VALID,
                              note="all model corpora"))
+        if models["oracle_parsed_mean"].notna().any():
+            rows.append(_r_check("r(TQI mean, oracle parsed share)", models["tqi_mean"],
+                                 models["oracle_parsed_mean"],
+                                 note="all model corpora; repeats of an earlier sentence counted as "
+                                      "valid, so greedy loops of one valid sentence score high"))
         rows.append(_r_check("r(log perplexity median, oracle valid share)",
                              _log(models["ppl_median"]), models["oracle_valid_mean"],
                              note="all model corpora; expected negative"))
