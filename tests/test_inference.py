@@ -200,3 +200,29 @@ def test_findings_table_html(planted):
     assert table.startswith("<table>") and table.count("<tr>") == 1 + 3 * 2
     assert "Right share (classifier)" in table and "\u25b2" in table and "\u25bc" in table
     assert "[" in table and "nan" not in table
+
+
+def test_compare_findings_counts_same_opposite_and_undecided_verdicts():
+    """Two runs' verdicts matched by (setup, metric, effect); only increase vs decrease is opposite."""
+    from selfconsuming.inference import compare_findings, comparison_counts
+
+    def run(rows):
+        return pd.DataFrame(rows, columns=["setup", "metric", "effect", "estimate", "ci_lo", "ci_hi", "verdict"])
+
+    a = run([("beam", "tqi_mean", "change", -1.0, -1.5, -0.5, "decrease"),
+             ("beam", "tqi_mean", "trend", -0.1, -0.2, 0.01, "no evidence"),
+             ("nucleus", "share_right", "change", 0.2, 0.1, 0.3, "increase"),
+             ("nucleus", "share_right", "vs_baseline", 0.05, -0.1, 0.2, "no evidence")])
+    b = run([("beam", "tqi_mean", "change", -0.4, -0.45, -0.35, "decrease"),
+             ("beam", "tqi_mean", "trend", -0.15, -0.2, -0.1, "decrease"),
+             ("nucleus", "share_right", "change", -0.2, -0.3, -0.1, "decrease"),
+             ("overfit", "share_right", "change", 0.0, -0.1, 0.1, "no evidence")])
+    compared = compare_findings(a, b)
+    assert len(compared) == 3  # only keys present in both runs
+    got = dict(zip(compared["setup"] + "/" + compared["effect"], compared["agreement"]))
+    assert got == {"beam/change": "same", "beam/trend": "one undecided", "nucleus/change": "opposite"}
+    overlap = dict(zip(compared["setup"] + "/" + compared["effect"], compared["ci_overlap"]))
+    assert overlap == {"beam/change": False, "beam/trend": True, "nucleus/change": False}
+    counts = comparison_counts(compared).set_index("effect")
+    assert counts.loc["all"].to_dict() == {"tests": 3, "same": 1, "opposite": 1, "one undecided": 1, "ci_disjoint": 2}
+    assert counts.loc["change", "opposite"] == 1 and counts.loc["trend", "one undecided"] == 1

@@ -452,3 +452,36 @@ def findings_table_html(findings: pd.DataFrame, alpha: float = 0.05,
         "scale (change = log ratio).")
     return (f"<table>\n<caption>{html.escape(caption)}</caption>\n<thead><tr>{head}</tr></thead>"
             f"\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>\n")
+
+
+# ---------------------------------------------------------------- two runs
+
+def compare_findings(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Two runs' findings side by side (e.g. two seeds): one row per (setup, metric, effect) in both.
+
+    `agreement` is "same" (equal verdicts), "opposite" (one says increase, the other
+    decrease: the reproducibility failure a replicated design must avoid) or "one
+    undecided" (one verdict is "no evidence"); `ci_overlap` says whether the two 95%
+    intervals share any value.
+    """
+    keys = ["setup", "metric", "effect"]
+    both = a[keys + ["estimate", "ci_lo", "ci_hi", "verdict"]].merge(
+        b[keys + ["estimate", "ci_lo", "ci_hi", "verdict"]], on=keys, suffixes=("_a", "_b"))
+    decided = {"increase", "decrease"}
+    both["agreement"] = np.where(
+        both["verdict_a"] == both["verdict_b"], "same",
+        np.where(both["verdict_a"].isin(decided) & both["verdict_b"].isin(decided), "opposite",
+                 "one undecided"))
+    both["ci_overlap"] = (both["ci_lo_a"] <= both["ci_hi_b"]) & (both["ci_lo_b"] <= both["ci_hi_a"])
+    return both
+
+
+def comparison_counts(compared: pd.DataFrame) -> pd.DataFrame:
+    """Per effect (and overall): tests, same / opposite / one-undecided verdicts, non-overlapping CIs."""
+    def counts(part):
+        return pd.Series({"tests": len(part),
+                          **{k: int((part["agreement"] == k).sum()) for k in ("same", "opposite", "one undecided")},
+                          "ci_disjoint": int((~part["ci_overlap"]).sum())})
+    per_effect = compared.groupby("effect").apply(counts, include_groups=False)
+    per_effect.loc["all"] = counts(compared)
+    return per_effect.reset_index()
