@@ -356,12 +356,12 @@ def _oracle_panels(axes, table, overall):
            overall, "r(classifier right share, oracle right share)")
     ax = axes[1]
     _scatter_corpora(ax, plot, "oracle_valid_mean", "tqi_mean")
-    ax.set_xlabel("Oracle: share of sentences in the world")
+    ax.set_xlabel("Oracle: share of valid, distinct sentences")
     ax.set_ylabel("TQI mean (0-3)")
     _title(ax, "Quality: TQI vs oracle", overall, "r(TQI mean, oracle valid share)")
     ax = axes[2]
     _scatter_corpora(ax, plot, "oracle_valid_mean", "log_ppl")
-    ax.set_xlabel("Oracle: share of sentences in the world")
+    ax.set_xlabel("Oracle: share of valid, distinct sentences")
     ax.set_ylabel("log median perplexity")
     _title(ax, "Fluency: perplexity vs oracle", overall,
            "r(log perplexity median, oracle valid share)")
