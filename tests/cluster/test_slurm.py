@@ -36,6 +36,7 @@ CLUSTER_ARGS = ["--profile", "profiles/slurm",
                 "--default-resources", f"slurm_partition={CPU_PARTITION}", f"slurm_account={ACCOUNT}",
                 "--slurm-init-seconds-before-status-checks", "5"]
 CANCEL_LIMIT_S = 120  # an scancel'ed job must end the run within this
+RUN_TIMEOUT_S = 3600  # one run, on a busy machine (on 2 idle cores a run takes minutes)
 # 3 setups: the neuron regressions need at least 3 (setup, replicate) series of 1 generation
 SETUPS = ("deterministic", "beam", "nucleus")
 CANCELLED_SETUP = "deterministic"
@@ -254,7 +255,7 @@ def cpu_runs(tiny_model, tmp_path_factory):
     timings = {}
 
     t = time.time()
-    run_snakemake(local, configfile)
+    run_snakemake(local, configfile, timeout=RUN_TIMEOUT_S)
     timings["local run"] = time.time() - t
     planned = planned_jobs(cluster, configfile)
 
@@ -268,7 +269,7 @@ def cpu_runs(tiny_model, tmp_path_factory):
         proc = subprocess.Popen(cluster_command(cluster, configfile), cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         try:
-            deadline = time.time() + 1800
+            deadline = time.time() + RUN_TIMEOUT_S
             job = None
             while job is None:
                 assert proc.poll() is None, f"the cluster run ended before {target} ran:\n{log1.read_text()[-5000:]}"
@@ -294,7 +295,8 @@ def cpu_runs(tiny_model, tmp_path_factory):
 
     # Second cluster run: the same command.
     t = time.time()
-    rerun = subprocess.run(cluster_command(cluster, configfile), cwd=REPO, capture_output=True, text=True, timeout=3600)
+    rerun = subprocess.run(cluster_command(cluster, configfile), cwd=REPO, capture_output=True, text=True,
+                           timeout=RUN_TIMEOUT_S)
     timings["cluster re-run"] = time.time() - t
     (work / "cluster-run2.log").write_text(rerun.stdout + rerun.stderr)
     uuids = run_uuids(log1.read_text()) + run_uuids(rerun.stdout + rerun.stderr)
@@ -316,7 +318,7 @@ def cuda_run(tiny_model, tmp_path_factory):
     since = datetime.now() - timedelta(minutes=1)
     t = time.time()
     proc = subprocess.run(cluster_command(work, configfile, "--keep-going", *until), cwd=REPO, capture_output=True,
-                          text=True, timeout=1800)
+                          text=True, timeout=RUN_TIMEOUT_S)
     seconds = time.time() - t
     out = proc.stdout + proc.stderr
     remote = [(r, c) for r, c in planned if rule_kinds()[r] != "local"]
