@@ -1,13 +1,16 @@
 # Two commands set up everything on a fresh machine:
 #   make run    # creates .venv, installs the pinned dependencies, runs the default workflow
 #   make test   # creates .venv, installs the pinned dependencies, runs the tests
+# and, as root on Debian:
+#   make test-cluster  # brings up a one-node SLURM cluster here (tests/cluster/local-slurm.sh),
+#                      # runs the tests marked slurm on it, tears it down
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 CORES ?= 2
 CONFIG ?= config/config.yaml
 
-.PHONY: setup run report test test-fast lint benchmarks smollm2 clean config-docs
+.PHONY: setup run report test test-fast test-cluster lint benchmarks smollm2 clean config-docs
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +34,13 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
+
+# The cluster is torn down whatever the tests say; a cluster that will not come up is an error here
+# (SELFCONSUMING_SLURM_REQUIRED turns the tests' "no cluster" skip into a failure).
+test-cluster: setup
+	tests/cluster/local-slurm.sh up || { tests/cluster/local-slurm.sh down; exit 1; }
+	rc=0; SELFCONSUMING_SLURM_REQUIRED=1 $(BIN)/python -m pytest -q -rA -m slurm tests/cluster || rc=$$?; \
+	tests/cluster/local-slurm.sh down; exit $$rc
 
 lint: setup
 	$(BIN)/snakemake --lint --cores 1
