@@ -166,6 +166,10 @@ def check_config(config: dict) -> None:
         if wg["n_embd"] % wg["n_head"]:
             raise ConfigError("model.world_gpt2.n_head", f"must divide n_embd ({wg['n_embd']})")
         check_max_length(config, wg["n_positions"])
+    finetune = config["finetune"]
+    if finetune["optimizer"] == "plain" and finetune["warmup_ratio"] > 0:
+        raise ConfigError("finetune.warmup_ratio", "a warmup needs finetune.optimizer: trainer "
+                                                   "(plain keeps a constant rate)")
     classifier = config["classifier"]
     if classifier.get("ready"):
         _check_model_reference("classifier.ready", classifier["ready"])
