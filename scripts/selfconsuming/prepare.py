@@ -26,6 +26,22 @@ def world_articles(purpose: str, counts: dict[str, int], seed: int, topics=None)
     return generate_articles(counts, seed=stable_seed(seed, "world", purpose), topics=topics, id_prefix=purpose)
 
 
+def shortened(articles: list[dict], max_words: int) -> list[dict]:
+    """Each article cut to its first sentences within `max_words` words (data.max_words)."""
+    from .text import leading_sentences
+
+    return [{**a, "text": leading_sentences(a["text"], max_words)} for a in articles]
+
+
+def detector_texts(articles: list[dict], n: int, seed: int) -> list[str]:
+    """Real-data detector articles: up to `n` of the labelled corpus, a seeded draw (not the human sample)."""
+    import random
+
+    texts = [a["text"] for a in articles if a.get("text")]
+    random.Random(stable_seed(seed, "detector")).shuffle(texts)
+    return texts[:n]
+
+
 def human_corpus(data: dict, seed: int) -> tuple[list[dict], dict]:
     """The balanced human corpus of the study and its data report."""
     per_label = data["per_label"]
@@ -38,6 +54,9 @@ def human_corpus(data: dict, seed: int) -> tuple[list[dict], dict]:
     report = report.to_dict()
     sample = stratified_sample(articles, per_label, seed)
     report["sampled_per_label"] = {l: sum(a["label"] == l for a in sample) for l in LEANINGS}
+    if data.get("max_words"):
+        sample = shortened(sample, data["max_words"])
+        report["max_words"] = data["max_words"]
     log.info("data report: %s", report)
     return sample, report
 
