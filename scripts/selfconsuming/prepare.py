@@ -14,9 +14,13 @@ def _world_report(purpose: str, articles: list[dict]) -> dict:
             "dropped": {}, "per_label": per_label, "problems": []}
 
 
-def corpus_options(data: dict) -> dict:
-    """Adapter options from the data config (ABP: which split scheme)."""
-    return {"split_scheme": data["split_scheme"]} if data["source"] == "abp" else {}
+def corpus_options(data: dict, allow_download: bool = False) -> dict:
+    """Adapter options from the data config (ABP: which split scheme; hub: split, columns, labels)."""
+    if data["source"] == "abp":
+        return {"split_scheme": data["split_scheme"]}
+    if data["source"] == "hub":
+        return {**data["hub"], "allow_download": allow_download}
+    return {}
 
 
 def world_articles(purpose: str, counts: dict[str, int], seed: int, topics=None) -> list[dict]:
@@ -42,7 +46,7 @@ def detector_texts(articles: list[dict], n: int, seed: int) -> list[str]:
     return texts[:n]
 
 
-def human_corpus(data: dict, seed: int) -> tuple[list[dict], dict]:
+def human_corpus(data: dict, seed: int, allow_download: bool = False) -> tuple[list[dict], dict]:
     """The balanced human corpus of the study and its data report."""
     per_label = data["per_label"]
     if data["source"] == "world":
@@ -50,7 +54,7 @@ def human_corpus(data: dict, seed: int) -> tuple[list[dict], dict]:
         return articles, _world_report("human", articles)
     from .corpora import load_corpus, stratified_sample
 
-    articles, report = load_corpus(data["source"], data["path"], **corpus_options(data))
+    articles, report = load_corpus(data["source"], data["path"], **corpus_options(data, allow_download))
     report = report.to_dict()
     sample = stratified_sample(articles, per_label, seed)
     report["sampled_per_label"] = {l: sum(a["label"] == l for a in sample) for l in LEANINGS}
@@ -61,14 +65,14 @@ def human_corpus(data: dict, seed: int) -> tuple[list[dict], dict]:
     return sample, report
 
 
-def classifier_corpus(data: dict, seed: int) -> list[dict]:
+def classifier_corpus(data: dict, seed: int, allow_download: bool = False) -> list[dict]:
     """Labelled articles for training the leaning classifier (a separate world sample, or the whole corpus)."""
     if data["source"] == "world":
         n = data["classifier_per_label"]
         return world_articles("classifier", {l: n for l in LEANINGS}, seed, data.get("topics"))
     from .corpora import load_corpus
 
-    articles, _ = load_corpus(data["source"], data["path"], **corpus_options(data))
+    articles, _ = load_corpus(data["source"], data["path"], **corpus_options(data, allow_download))
     return articles
 
 
