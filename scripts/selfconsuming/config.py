@@ -274,7 +274,8 @@ def config_reference() -> str:
     lines = ["# Configuration reference", "",
              "Generated from `workflow/schemas/config.schema.yaml` by `make config-docs`; do not edit by hand.",
              "A bad config fails before any job runs, naming the key. `config/config.yaml` is the offline",
-             "default, `config/paper.yaml` the study on GPUs, `config/abp.yaml` the classifier on real news.", ""]
+             "default, `config/paper.yaml` the study on GPUs, `config/abp.yaml` the classifier on real news,",
+             "`config/real.yaml` the loop with a real pretrained LM (SmolLM2-135M) on real news.", ""]
     for title, spec, prefix in [("Top-level keys", schema, ""),
                                 ("A setup (`setups.<name>`)", schema["definitions"]["recipe"], "setups.<name>."),
                                 ("Resources (`resources.gpu_rules`, `resources.cpu_rules`)",
