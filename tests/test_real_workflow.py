@@ -46,6 +46,7 @@ def real_run(tmp_path_factory):
     config = tiny_config(base, run="real")
     config["setups"] = {"deterministic": {"decoding": "greedy"}}
     config["replicates"] = 2
+    config["generations"] = 2  # the differenced neuron regressions need >= 3 rows: 2 replicates x 2 steps
     config["data"] = {"source": "hub", "path": str(work / "news"), "per_label": 3, "max_words": 40,
                       "hub": {"columns": {"text": "body", "label": "side", "title": "headline"}}}
     config["finetune"].update(optimizer="trainer", warmup_ratio=0.1, max_grad_norm=1.0, grad_accum=2)
