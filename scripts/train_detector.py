@@ -1,4 +1,5 @@
 from selfconsuming.io import read_jsonl
+from selfconsuming.prepare import detector_texts
 from selfconsuming.quality import detector_world_texts, train_gibberish_detector
 from selfconsuming.runner import rule_logging
 
@@ -9,8 +10,8 @@ with rule_logging(snakemake) as log:
         texts = detector_world_texts(snakemake.params.articles, snakemake.params.seed, data.get("topics"))
         source = "world"
     else:
-        texts = [a["text"] for a in read_jsonl(snakemake.input.human)]
-        source = "human"
+        texts = detector_texts(read_jsonl(snakemake.input.corpus), snakemake.params.articles, snakemake.params.seed)
+        source = data["source"]
     metrics = train_gibberish_detector(
         texts, seed=snakemake.params.seed, out_dir=snakemake.output[0], max_sentences=snakemake.params.sentences,
         source=source,

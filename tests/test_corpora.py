@@ -208,3 +208,25 @@ def test_webis_quote_open_until_end_of_file_and_extra_fields(tmp_path):
     assert [a["id"] for a in articles] == ["s2:right", "s3:center"]
     assert report.dropped == {"malformed_row": 2}
     assert [p["line"] for p in report.problems if p["reason"] == "malformed_row"] == [2, 3]
+
+
+def test_leading_sentences_keeps_whole_sentences_within_the_budget():
+    from selfconsuming.text import leading_sentences
+
+    text = "One two three. Four five six seven.  Eight nine."
+    assert leading_sentences(text, 7) == "One two three. Four five six seven."
+    assert leading_sentences(text, 6) == "One two three."
+    assert leading_sentences("One two three four five. Six.", 3) == "One two three"  # first sentence cut
+    assert leading_sentences(text, 100) == "One two three. Four five six seven. Eight nine."
+    with pytest.raises(ValueError):
+        leading_sentences(text, 0)
+
+
+def test_detector_texts_are_a_seeded_draw_of_at_most_n():
+    from selfconsuming.prepare import detector_texts
+
+    articles = [{"text": f"article {i}"} for i in range(50)] + [{"text": ""}]
+    draw = detector_texts(articles, 20, seed=3)
+    assert len(draw) == 20 and len(set(draw)) == 20 and "" not in draw
+    assert draw == detector_texts(articles, 20, seed=3) and draw != detector_texts(articles, 20, seed=4)
+    assert len(detector_texts(articles, 500, seed=3)) == 50

@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from selfconsuming.code_deps import script_modules
+from selfconsuming.config import schema_defaults
 from selfconsuming.recipes import (
     base_decoding_of, base_decodings, gen0_key, replicate_seed, setup_recipe, stable_seed, synthetic_generations_for,
 )
@@ -12,7 +13,7 @@ from selfconsuming.training_data import compose_training_corpus, composition, pr
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIG = {
-    "finetune": {"epochs": 3, "lr": 5e-4, "batch_size": 8, "weight_decay": 0.01, "max_length": 256, "init": "previous"},
+    "finetune": {**schema_defaults("finetune"), "epochs": 3, "lr": 5e-4, "batch_size": 8, "weight_decay": 0.01, "max_length": 256, "init": "previous"},
     "synthesis": {"block_tokens": 64, "new_tokens": 64, "batch_size": 64, "num_beams": 10, "top_p": 0.9,
                   "temperature": 1.0},
     "setups": {

@@ -114,3 +114,30 @@ def test_decoding_options_come_from_the_recipe_not_from_defaults_here():
         generation_kwargs("beam", 8)
     with pytest.raises(ValueError, match="top_p"):
         generation_kwargs("nucleus", 8, temperature=1.0)
+
+
+def test_memory_batch_size_fits_the_caches_of_gpt2_and_llama_configs():
+    from transformers import GPT2Config, LlamaConfig
+
+    from selfconsuming.synthesis import kv_cache_bytes, memory_batch_size
+
+    gpt2 = GPT2Config(n_layer=12, n_embd=768, n_head=12, vocab_size=50257)
+    assert kv_cache_bytes(gpt2, tokens=128) == 2 * 12 * 768 * 128 * 4
+    llama = LlamaConfig(num_hidden_layers=30, hidden_size=576, num_attention_heads=9, num_key_value_heads=3,
+                        vocab_size=49152)
+    assert kv_cache_bytes(llama, tokens=128, dtype_bytes=2) == 2 * 30 * 3 * 64 * 128 * 2
+    per_sequence = kv_cache_bytes(gpt2, 128) + gpt2.vocab_size * 4
+    free = 100 * per_sequence
+    assert memory_batch_size(gpt2, 1000, 128, 1, free) == 50  # half the free memory
+    assert memory_batch_size(gpt2, 1000, 128, 10, free) == 5  # beams multiply the caches
+    assert memory_batch_size(gpt2, 32, 128, 1, free) == 32  # never above the configured batch
+    assert memory_batch_size(gpt2, 32, 128, 1, 0) == 1
+
+
+def test_device_batch_size_keeps_the_configured_batch_on_a_cpu():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from selfconsuming.synthesis import device_batch_size
+
+    model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50))
+    assert device_batch_size(model, 64, 128, 10, "cpu") == 64

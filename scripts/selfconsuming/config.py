@@ -56,7 +56,7 @@ def check_setups(setups: dict) -> None:
             raise ConfigError(f"setups.{name}.window", "accumulate already uses every synthetic corpus; drop window")
 
 
-def check_data(data: dict) -> None:
+def check_data(data: dict, allow_download: bool = False) -> None:
     source = data["source"]
     if source == "world":
         from .world import check_topics
@@ -69,10 +69,11 @@ def check_data(data: dict) -> None:
         return
     path = data.get("path")
     if not path:
-        raise ConfigError("data.path", f"data.source {source!r} reads a file or folder; set data.path")
-    if not os.path.exists(path):
+        raise ConfigError("data.path", f"data.source {source!r} reads a file or folder"
+                                       f"{' (or a hub dataset id)' if source == 'hub' else ''}; set data.path")
+    if source != "hub" and not os.path.exists(path):
         raise ConfigError("data.path", f"{path!r} does not exist")
-    check_per_label(data)
+    check_per_label(data, allow_download)
 
 
 def corpus_fingerprint(path) -> str:
@@ -90,7 +91,7 @@ def corpus_fingerprint(path) -> str:
 LABEL_COUNTS_CACHE = Path(".snakemake") / "selfconsuming" / "label_counts.json"
 
 
-def label_counts(data: dict) -> dict[str, int]:
+def label_counts(data: dict, allow_download: bool = False) -> dict[str, int]:
     """Articles per leaning in the corpus at data.path, cached by the corpus's fingerprint.
 
     The Snakefile validates the config at every parse (each cluster job parses it again),
@@ -99,10 +100,14 @@ def label_counts(data: dict) -> dict[str, int]:
     import json
 
     from . import LEANINGS
-    from .corpora import load_corpus
+    from .corpora import is_local_corpus, load_corpus
     from .prepare import corpus_options
 
-    key = json.dumps([data["source"], str(Path(data["path"]).resolve()), corpus_options(data),
+    options = corpus_options(data, allow_download)
+    if not is_local_corpus(data["source"], data["path"]):  # a hub id: the datasets cache is the cache
+        articles, _ = load_corpus(data["source"], data["path"], **options)
+        return {l: sum(a["label"] == l for a in articles) for l in LEANINGS}
+    key = json.dumps([data["source"], str(Path(data["path"]).resolve()), options,
                       corpus_fingerprint(data["path"])])
     try:
         cache = json.loads(LABEL_COUNTS_CACHE.read_text())
@@ -110,7 +115,7 @@ def label_counts(data: dict) -> dict[str, int]:
         cache = {}
     if key in cache:
         return cache[key]
-    articles, _ = load_corpus(data["source"], data["path"], **corpus_options(data))
+    articles, _ = load_corpus(data["source"], data["path"], **options)
     counts = {l: sum(a["label"] == l for a in articles) for l in LEANINGS}
     try:
         LABEL_COUNTS_CACHE.parent.mkdir(parents=True, exist_ok=True)
@@ -122,12 +127,14 @@ def label_counts(data: dict) -> dict[str, int]:
     return counts
 
 
-def check_per_label(data: dict) -> None:
+def check_per_label(data: dict, allow_download: bool = False) -> None:
     """The corpus at data.path must hold data.per_label articles of every leaning."""
     try:
-        counts = label_counts(data)
+        counts = label_counts(data, allow_download)
     except (OSError, ValueError) as err:
-        raise ConfigError("data.path", f"cannot read {data['path']!r} as {data['source']}: {err}") from None
+        named = re.match(r"(data\.[\w.]+):", str(err))  # a reader's error that names its key
+        raise ConfigError(named.group(1) if named else "data.path",
+                          f"cannot read {data['path']!r} as {data['source']}: {err}") from None
     short = {l: n for l, n in counts.items() if n < data["per_label"]}
     if short:
         raise ConfigError("data.per_label", f"{data['per_label']} articles per leaning requested but "
@@ -147,7 +154,7 @@ def check_max_length(config: dict, context: int) -> None:
 def check_config(config: dict) -> None:
     """Raise ConfigError on the first problem; called by the Snakefile before any job is planned."""
     check_setups(config["setups"])
-    check_data(config["data"])
+    check_data(config["data"], config["allow_download"])
     _check_model_reference("model.base", config["model"]["base"], special=("world-gpt2",))
     base_continuations = config["model"]["base_continuations"]
     check_decoding("model.base_continuations", base_continuations)
@@ -166,6 +173,10 @@ def check_config(config: dict) -> None:
         if wg["n_embd"] % wg["n_head"]:
             raise ConfigError("model.world_gpt2.n_head", f"must divide n_embd ({wg['n_embd']})")
         check_max_length(config, wg["n_positions"])
+    finetune = config["finetune"]
+    if finetune["optimizer"] == "plain" and finetune["warmup_ratio"] > 0:
+        raise ConfigError("finetune.warmup_ratio", "a warmup needs finetune.optimizer: trainer "
+                                                   "(plain keeps a constant rate)")
     classifier = config["classifier"]
     if classifier.get("ready"):
         _check_model_reference("classifier.ready", classifier["ready"])
@@ -263,7 +274,8 @@ def config_reference() -> str:
     lines = ["# Configuration reference", "",
              "Generated from `workflow/schemas/config.schema.yaml` by `make config-docs`; do not edit by hand.",
              "A bad config fails before any job runs, naming the key. `config/config.yaml` is the offline",
-             "default, `config/paper.yaml` the study on GPUs, `config/abp.yaml` the classifier on real news.", ""]
+             "default, `config/paper.yaml` the study on GPUs, `config/abp.yaml` the classifier on real news,",
+             "`config/real.yaml` the loop with a real pretrained LM (SmolLM2-135M) on real news.", ""]
     for title, spec, prefix in [("Top-level keys", schema, ""),
                                 ("A setup (`setups.<name>`)", schema["definitions"]["recipe"], "setups.<name>."),
                                 ("Resources (`resources.gpu_rules`, `resources.cpu_rules`)",

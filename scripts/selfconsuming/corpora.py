@@ -7,6 +7,7 @@ reason in the report, and the first problems are listed with their line or file,
 so a user can see what a messy file cost them instead of finding out later.
 """
 
+import contextlib
 import csv
 import json
 import random
@@ -414,16 +415,124 @@ def read_jsonl_corpus(path):
     return articles, report
 
 
+# ----------------------------------------------------------------------- hub
+
+# load_dataset builders for a single local data file, by suffix
+FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+
+
+@contextlib.contextmanager
+def _hub_offline(offline: bool):
+    """datasets and huggingface_hub read their offline flags at import: set them for this load only."""
+    import datasets.config
+    import huggingface_hub.constants
+
+    saved = datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE
+    if offline:
+        datasets.config.HF_HUB_OFFLINE = huggingface_hub.constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, huggingface_hub.constants.HF_HUB_OFFLINE = saved
+
+
+def is_saved_dataset(path: Path) -> bool:
+    """A folder written by Dataset.save_to_disk or DatasetDict.save_to_disk."""
+    return path.is_dir() and ((path / "dataset_dict.json").is_file() or (path / "state.json").is_file())
+
+
+def load_hub_dataset(ref: str, *, name=None, split="train", revision=None, allow_download=False):
+    """One split of a Hugging Face dataset: a save_to_disk folder, a local .json/.jsonl/.csv/.parquet
+    file, a local folder of data files, or a hub id from the local cache (downloads only if allowed)."""
+    import datasets
+
+    path = Path(ref)
+    with _hub_offline(not allow_download):
+        if is_saved_dataset(path):
+            loaded = datasets.load_from_disk(str(path))
+            if isinstance(loaded, datasets.DatasetDict):
+                if split not in loaded:
+                    raise ValueError(f"data.hub.split: {split!r} is not a split of {ref} (it has {sorted(loaded)})")
+                loaded = loaded[split]
+            return loaded
+        if path.is_file():
+            builder = FILE_BUILDERS.get(path.suffix.lower())
+            if builder is None:
+                raise ValueError(f"data.path: {ref} is a file, but not one of {sorted(FILE_BUILDERS)}")
+            return datasets.load_dataset(builder, data_files={split: str(path)}, split=split)
+        try:
+            return datasets.load_dataset(ref, name, split=split, revision=revision)
+        except (FileNotFoundError, ConnectionError, datasets.exceptions.DatasetNotFoundError) as err:
+            hint = "" if allow_download else " (offline: not in the local cache; allow_download: true fetches it)"
+            raise ValueError(f"data.path: cannot load dataset {ref!r}{hint}: {err}") from None
+
+
+def _mapped_label(value, label_map: dict | None, names: list | None):
+    """A row's leaning: through label_map (keys compared as text), else ClassLabel names, else as is."""
+    if label_map:
+        value = label_map.get(str(value))
+    elif names is not None and isinstance(value, int) and 0 <= value < len(names):
+        value = names[value]
+    return normalise_label(value)
+
+
+def read_hub(path, *, name=None, split="train", revision=None, columns=None, label_map=None,
+             allow_download=False):
+    """Articles from a Hugging Face dataset (see load_hub_dataset) through a column mapping.
+
+    `columns` maps text, label and optionally title and id to the dataset's columns;
+    `label_map` maps the label column's values to leanings (else ClassLabel names or
+    left/center/right/0/1/2). Rows without text or with an unknown label are dropped
+    and reported like every other reader's.
+    """
+    columns = {"text": "text", "label": "label", "title": None, "id": None, **(columns or {})}
+    dataset = load_hub_dataset(str(path), name=name, split=split, revision=revision, allow_download=allow_download)
+    missing = {k: c for k, c in columns.items() if c and c not in dataset.column_names}
+    if missing:
+        raise ValueError(f"data.hub.columns: {missing} are not columns of {path} (it has {dataset.column_names})")
+    label_map = {str(k): v for k, v in label_map.items()} if label_map else None
+    names = getattr(dataset.features[columns["label"]], "names", None)
+    report = DataReport(source="hub", path=f"{path}[{split}]")
+    articles, seen = [], set()
+    for row_no, row in enumerate(dataset):
+        report.rows_read += 1
+        where = {"row": row_no}
+        label = _mapped_label(row[columns["label"]], label_map, names)
+        if label is None:
+            report.drop("unknown_label", where, repr(row[columns["label"]]))
+            continue
+        body = row[columns["text"]]
+        body = body.strip() if isinstance(body, str) else ""
+        if not body:
+            report.drop("missing_text", where)
+            continue
+        article_id = str(row[columns["id"]]) if columns["id"] else f"row{row_no}"
+        if not report.admit(article_id, seen, where, False):
+            continue
+        title = row[columns["title"]] if columns["title"] else ""
+        article = {"id": article_id, "title": str(title or "").strip(), "text": body, "label": label}
+        articles.append(article)
+        report.keep(article)
+    return articles, report
+
+
 # ------------------------------------------------------------------ dispatch
 
 
-READERS = {"webis": read_webis, "abp": read_abp, "jsonl": read_jsonl_corpus}
+READERS = {"webis": read_webis, "abp": read_abp, "jsonl": read_jsonl_corpus, "hub": read_hub}
+
+
+def is_local_corpus(source, path) -> bool:
+    """Whether data.path names files here (every source but a hub id)."""
+    return path is not None and (source != "hub" or Path(path).exists())
 
 
 def load_corpus(source, path, **options):
     """Read a corpus by config name (data.source) from data.path; options go to the reader."""
     if source not in READERS:
         raise ValueError(f"data.source: unknown corpus {source!r}; expected one of {sorted(READERS)} (or 'world')")
+    if source == "hub" and path:
+        return read_hub(path, **options)
     if path is None or not Path(path).exists():
         raise FileNotFoundError(f"data.path: {path!r} does not exist (needed for data.source={source!r})")
     return READERS[source](path, **options)

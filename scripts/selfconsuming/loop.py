@@ -3,7 +3,7 @@
 import json
 import logging
 
-from .finetune import finetune_causal_lm
+from .finetune import OptimizerRecipe, finetune_causal_lm
 from .io import read_jsonl, write_jsonl
 from .models import load_causal_lm, load_tokenizer, save_model
 from .recipes import stable_seed
@@ -32,6 +32,7 @@ def train_generation(recipe: dict, generation: int, init_model: str, human_path:
         model, tokenizer, [article_text(r) for r in rows],
         epochs=ft["epochs"], lr=ft["lr"], batch_size=ft["batch_size"], weight_decay=ft["weight_decay"],
         max_length=ft["max_length"], seed=stable_seed(seed, *seed_parts, "finetune"), device=device,
+        optimizer=OptimizerRecipe.from_finetune(ft),
     )
     info = {"setup": recipe["setup"], "generation": generation, "init": init_model, "recipe": recipe,
             "composition": counts, "training_ids": [r["id"] for r in rows], "stats": stats}

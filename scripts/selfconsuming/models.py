@@ -98,10 +98,20 @@ def load_tokenizer(ref: str, allow_download=False):
 
 
 def load_causal_lm(ref: str, device: str = "cpu", allow_download=False):
+    """A causal LM with a pad token id; a GGUF file becomes a plain dense model (trainable, savable)."""
     from transformers import AutoModelForCausalLM
 
     mref = parse_model_reference(ref)
-    model = AutoModelForCausalLM.from_pretrained(mref.path, **mref.from_pretrained_kwargs(allow_download))
+    kwargs = mref.from_pretrained_kwargs(allow_download)
+    if mref.gguf_file:
+        from transformers import GgufConfig
+
+        kwargs["quantization_config"] = GgufConfig(gguf_file=mref.gguf_file, dequantize=True)
+    model = AutoModelForCausalLM.from_pretrained(mref.path, **kwargs)
+    quantizer = getattr(model, "hf_quantizer", None)
+    if mref.gguf_file and quantizer is not None:
+        # the weights are unpacked already: without the quantizer the model trains and saves like any other
+        quantizer.remove_quantization_config(model)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = model.config.eos_token_id
     return model.to(device)

@@ -5,7 +5,8 @@ import hashlib
 import json
 import zlib
 
-FINETUNE_FIELDS = ("epochs", "lr", "batch_size", "weight_decay", "max_length", "init")
+FINETUNE_FIELDS = ("epochs", "lr", "batch_size", "weight_decay", "max_length", "init", "optimizer", "warmup_ratio",
+                   "max_grad_norm", "grad_accum", "bf16")
 SYNTHESIS_FIELDS = ("block_tokens", "new_tokens", "batch_size", "num_beams", "top_p", "temperature")
 DATA_FIELDS = ("preserve_fraction", "accumulate", "window", "start_labels", "synthetic_budget")
 # The fields that decide what the generation-0 model is: setups that agree on all

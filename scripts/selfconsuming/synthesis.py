@@ -201,6 +201,33 @@ def beam_batch(model, input_ids: torch.Tensor, attention: torch.Tensor, new_toke
     return sequences[:, 0]
 
 
+def kv_cache_bytes(config, tokens: int, dtype_bytes: int = 4) -> int:
+    """Bytes of one sequence's key/value cache over `tokens` positions (GPT-2 or Llama-style config)."""
+    layers = getattr(config, "num_hidden_layers", None) or config.n_layer
+    heads = getattr(config, "num_attention_heads", None) or config.n_head
+    hidden = getattr(config, "hidden_size", None) or config.n_embd
+    kv_heads = getattr(config, "num_key_value_heads", None) or heads
+    head_dim = getattr(config, "head_dim", None) or hidden // heads
+    return 2 * layers * kv_heads * head_dim * tokens * dtype_bytes
+
+
+def memory_batch_size(config, requested: int, tokens: int, beams: int, free_bytes: int,
+                      dtype_bytes: int = 4, headroom: float = 0.5) -> int:
+    """The largest batch (at most `requested`, at least 1) whose caches, beams and last-position
+    logits fit in `headroom` of the free memory: the rest is for activations and fragmentation."""
+    per_sequence = beams * (kv_cache_bytes(config, tokens, dtype_bytes) + config.vocab_size * 4)
+    return max(1, min(requested, int(headroom * free_bytes) // per_sequence))
+
+
+def device_batch_size(model, requested: int, tokens: int, beams: int, device: str) -> int:
+    """On CUDA the configured batch is an upper bound cut to the free memory; elsewhere it is kept."""
+    if not str(device).startswith("cuda"):
+        return requested
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    return memory_batch_size(model.config, requested, tokens, beams, free,
+                             dtype_bytes=next(model.parameters()).element_size())
+
+
 @torch.no_grad()
 def continue_blocks(model, blocks: list[list[int]], pad_id: int, gen_kwargs: dict,
                     batch_size: int = 64, seed: int = 0, device: str = "cpu") -> list[list[int]]:
@@ -212,6 +239,8 @@ def continue_blocks(model, blocks: list[list[int]], pad_id: int, gen_kwargs: dic
     loop = _decode_loop(gen_kwargs)
     pick = _token_picker(gen_kwargs) if loop == "sample" else None
     forbidden = _eos_ids(model)
+    width = max((len(b) for b in blocks), default=0) + gen_kwargs["max_new_tokens"]
+    batch_size = device_batch_size(model, batch_size, width, gen_kwargs.get("num_beams", 1), device)
     for start in tqdm(range(0, len(order), batch_size), desc="synthesize", mininterval=5):
         idx = order[start:start + batch_size]
         input_ids, attention = left_padded([blocks[i] for i in idx], pad_id)

@@ -17,6 +17,25 @@ def split_sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
 
 
+def leading_sentences(text: str, max_words: int) -> str:
+    """The article's first sentences within `max_words` words (at least its first sentence, cut to that).
+
+    Keeps whole sentences so a shortened article still reads as written; whitespace is normalised.
+    """
+    if max_words < 1:
+        raise ValueError(f"max_words must be >= 1, got {max_words}")
+    kept, used = [], 0
+    for sentence in split_sentences(text):
+        words = sentence.split()
+        if used + len(words) > max_words:
+            if not kept:
+                kept.append(" ".join(words[:max_words]))
+            break
+        kept.append(sentence)
+        used += len(words)
+    return " ".join(kept)
+
+
 def article_text(article) -> str:
     """An article as models read it: title, a blank line, the body (a plain string passes through)."""
     if isinstance(article, str):

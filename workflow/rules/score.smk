@@ -7,9 +7,10 @@
 rule train_detector:
     output:
         directory(f"{RESULTS}/quality/detector"),
-    # On the world: a fresh world sample of its own (the human corpus is not used); elsewhere its sentences.
+    # On the world: a fresh world sample of its own; on real data a draw from the labelled corpus.
+    # Never the human sample the loop starts from.
     input:
-        human=f"{RESULTS}/data/human.jsonl",
+        corpus=f"{RESULTS}/data/human.jsonl" if WORLD else f"{RESULTS}/data/classifier.jsonl",
         code=code_of("train_detector.py"),
     params:
         data=config["data"],
