@@ -50,7 +50,7 @@ def test_recipe_overlays_the_setup_on_the_defaults():
                                                "start_labels": [], "synthetic_budget": None,
                                                "fresh_human_folds": None, "synthetic_ratio": None,
                                                "synthetic_share": None, "filter": None,
-                                               "scratch_pretrain_corpus": False}
+                                               "scratch_pretrain_articles": None}
 
 
 @pytest.mark.parametrize("name, generation, expected", [

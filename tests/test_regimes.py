@@ -27,7 +27,7 @@ SETUPS = {
     "share_half": {"decoding": "greedy", "synthetic_share": 0.5},
     "filtered": {"decoding": "greedy", "filter": {"by": "tqi", "drop": 0.2}},
     "scratch": {"decoding": "greedy", "init": "scratch", "synthetic_share": 0.5},
-    "scratch_pre": {"decoding": "greedy", "init": "scratch", "scratch_pretrain_corpus": True, "synthetic_share": 0.2},
+    "scratch_pre": {"decoding": "greedy", "init": "scratch", "scratch_pretrain_articles": 80, "synthetic_share": 0.2},
 }
 
 
@@ -143,10 +143,14 @@ def test_scratch_with_the_pretraining_corpus_puts_it_on_the_real_side(config):
     pretrain = [{"id": f"p{i}", "title": "", "text": f"pre {i}", "label": "right"} for i in range(100)]
     rows = compose_training_corpus(recipe, 2, HUMAN, synthetic_upto(2), seed=1, pretrain=pretrain)
     counts = composition(rows)
-    # real side: the starting corpus is not used when the pretraining corpus is there; share 0.2 -> ratio 0.25
-    assert counts == {"pretrain": 100, "synthetic:g1": 25}
-    assert composition(compose_training_corpus(recipe, 0, HUMAN, {}, seed=1, pretrain=pretrain)) == \
-        {"human": 45, "pretrain": 100}
+    # real side: the pretraining sample (the starting corpus is not used); share 0.2 -> ratio 0.25
+    assert counts == {"pretrain": 80, "synthetic:g1": 20}
+    gen0 = compose_training_corpus(recipe, 0, HUMAN, {}, seed=1, pretrain=pretrain)
+    assert composition(gen0) == {"human": 45, "pretrain": 80}
+    sample = {r["id"] for r in gen0 if r["origin"] == "pretrain"}
+    later = compose_training_corpus(recipe, 3, HUMAN, synthetic_upto(3, 10), seed=1, pretrain=pretrain)
+    assert {r["id"] for r in later if r["origin"] == "pretrain"} < sample  # drawn from the same sample every generation
+    assert composition(later) == {"pretrain": 40, "synthetic:g2": 10}  # the real side subsampled to 10 / 0.25
 
 
 def test_scratch_init_is_a_fresh_model_with_the_base_architecture_and_tokenizer(tmp_path, config):
@@ -184,7 +188,8 @@ def test_scratch_init_is_a_fresh_model_with_the_base_architecture_and_tokenizer(
     ({"fresh_human_folds": 3, "accumulate": True}, {}, "fresh_human_folds"),
     ({"fresh_human_folds": 3, "preserve_fraction": 0.1}, {}, "fresh_human_folds"),
     ({"fresh_human_folds": 16}, {"per_label": 15}, "fresh_human_folds"),
-    ({"scratch_pretrain_corpus": True}, {}, "scratch_pretrain_corpus"),
+    ({"scratch_pretrain_articles": 10}, {}, "scratch_pretrain_articles"),
+    ({"init": "scratch", "scratch_pretrain_articles": 5000}, {}, "scratch_pretrain_articles"),
     ({"filter": {"by": "oracle_valid", "drop": 0.2}}, {"source": "jsonl", "path": "."}, "filter.by"),
     ({"filter": {"by": "tqi", "drop": 1.0}}, {}, "filter"),
     ({"filter": {"by": "bleu", "drop": 0.2}}, {}, "filter"),

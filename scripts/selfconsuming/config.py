@@ -73,12 +73,15 @@ def check_regimes(config: dict) -> None:
                 raise ConfigError(f"{key}.fresh_human_folds", f"{data['fresh_human_folds']} folds of "
                                   f"{config['data']['per_label']} articles per leaning (data.per_label) leave a fold "
                                   "without some leaning; use at most data.per_label folds")
-        if data["scratch_pretrain_corpus"]:
+        if data["scratch_pretrain_articles"] is not None:
             if not scratch:
-                raise ConfigError(f"{key}.scratch_pretrain_corpus", "only applies with init: scratch")
+                raise ConfigError(f"{key}.scratch_pretrain_articles", "only applies with init: scratch")
             if config["model"]["base"] != "world-gpt2":
-                raise ConfigError(f"{key}.scratch_pretrain_corpus", "the pretraining corpus is world-gpt2's; "
-                                                                    "use it with model.base: world-gpt2")
+                raise ConfigError(f"{key}.scratch_pretrain_articles", "the pretraining corpus is world-gpt2's; "
+                                                                      "use it with model.base: world-gpt2")
+            if data["scratch_pretrain_articles"] > config["model"]["world_gpt2"]["pretrain_articles"]:
+                raise ConfigError(f"{key}.scratch_pretrain_articles", "exceeds the pretraining corpus "
+                                  f"(model.world_gpt2.pretrain_articles: {config['model']['world_gpt2']['pretrain_articles']})")
         if data["filter"] and data["filter"]["by"] == "oracle_valid" and config["data"]["source"] != "world":
             raise ConfigError(f"{key}.filter.by", "oracle_valid needs the world's oracle; use it with data.source: world")
 

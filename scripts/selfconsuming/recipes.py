@@ -8,7 +8,7 @@ import zlib
 FINETUNE_FIELDS = ("epochs", "lr", "batch_size", "weight_decay", "max_length", "init")
 SYNTHESIS_FIELDS = ("block_tokens", "new_tokens", "batch_size", "num_beams", "top_p", "temperature")
 DATA_FIELDS = ("preserve_fraction", "accumulate", "window", "start_labels", "synthetic_budget", "fresh_human_folds",
-               "synthetic_ratio", "synthetic_share", "filter", "scratch_pretrain_corpus")
+               "synthetic_ratio", "synthetic_share", "filter", "scratch_pretrain_articles")
 # A model trained from scratch takes the pretraining recipe: these fields fall back to
 # model.world_gpt2's rather than finetune's, and its schedule and warmup come along.
 SCRATCH_FALLBACKS = ("epochs", "lr", "batch_size")
@@ -71,7 +71,7 @@ def gen0_recipe(recipe: dict) -> dict:
     join its key; other setups keep the key they always had.
     """
     merged = {**recipe["finetune"], **recipe["data"]}
-    fields = GEN0_FIELDS + (("init", "scratch_pretrain_corpus") + SCRATCH_FIELDS if is_scratch(recipe) else ())
+    fields = GEN0_FIELDS + (("init", "scratch_pretrain_articles") + SCRATCH_FIELDS if is_scratch(recipe) else ())
     return {k: merged[k] for k in fields}
 
 

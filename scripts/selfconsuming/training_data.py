@@ -117,7 +117,7 @@ def compose_training_corpus(
 
     `synthetic` maps generation -> that generation's synthetic articles (of this setup);
     `filter_scores` maps generation -> {article id: filter score} for a filtering setup;
-    `pretrain` is the base model's pretraining corpus (scratch_pretrain_corpus only). In order:
+    `pretrain` is the base model's pretraining corpus (sampled for scratch_pretrain_articles). In order:
     the real side (all human articles at generation 0 or when accumulating, else the fresh
     fold and/or the preserved sample, plus the pretraining corpus), the synthetic pool (each
     corpus filtered, then subsampled to synthetic_budget), then the fixed ratio. Each row
@@ -130,11 +130,13 @@ def compose_training_corpus(
     missing = [g for g in wanted if g not in synthetic]
     if missing:
         raise ValueError(f"setup {recipe['setup']!r} generation {generation} needs synthetic corpora of generations {missing}")
-    if data["scratch_pretrain_corpus"] and pretrain is None:
-        raise ValueError(f"setup {recipe['setup']!r} trains on the pretraining corpus too: pass it")
+    n_pretrain = data["scratch_pretrain_articles"]
+    if n_pretrain is not None and (pretrain is None or len(pretrain) < n_pretrain):
+        raise ValueError(f"setup {recipe['setup']!r} trains on {n_pretrain} articles of the pretraining corpus: pass it")
     head, tail = _real_rows(recipe, generation, start, seed)
-    if data["scratch_pretrain_corpus"]:
-        tail += [{**a, "origin": "pretrain"} for a in pretrain]
+    if n_pretrain is not None:
+        # one sample per replicate, the same for every generation and setup (generation 0 is shared)
+        tail += [{**a, "origin": "pretrain"} for a in _subsample(pretrain, n_pretrain, stable_seed(seed, "pretrain-sample"))]
     pool = []
     for g in wanted:
         rows = [{**a, "origin": f"synthetic:g{g}"} for a in synthetic[g]]

@@ -144,7 +144,7 @@ def filter_scores_file(setup, rep, g):
 
 def pretrain_corpus_input(recipe):
     """The base model's pretraining corpus, for a from-scratch setup that trains on it too."""
-    return {"pretrain": f"{RESULTS}/data/pretrain.jsonl"} if recipe["data"]["scratch_pretrain_corpus"] else {}
+    return {"pretrain": f"{RESULTS}/data/pretrain.jsonl"} if recipe["data"]["scratch_pretrain_articles"] is not None else {}
 
 
 def training_synthetic_inputs(wildcards):
