@@ -226,3 +226,31 @@ def test_a_filtering_setup_adds_only_its_own_jobs(tmp_path):
     assert added and all("filtered" in w for _, w in added)
     assert ("filter_synthetic", "setup=filtered, rep=0, g=0") in added
     assert not any(r == "filter_synthetic" and "filtered" not in w for r, w in filtered)
+
+
+def test_regimes_table_reads_each_metric_in_its_own_direction():
+    from selfconsuming.inference import regimes_table, regimes_table_html
+
+    def row(setup, metric, effect, estimate, verdict):
+        return {"setup": setup, "metric": metric, "effect": effect, "estimate": estimate, "ci_lo": estimate - 0.1,
+                "ci_hi": estimate + 0.1, "p": 0.01, "p_adj": 0.01, "verdict": verdict, "method": "m", "n_replicates": 2}
+
+    import pandas as pd
+
+    findings = pd.DataFrame([
+        row("deterministic", "oracle_valid_mean", "change", -0.3, "decrease"),
+        row("filtered", "oracle_valid_mean", "vs_baseline", 0.2, "increase"),   # lost less validity: slower collapse
+        row("deterministic", "oracle_share_right", "change", 0.4, "increase"),
+        row("filtered", "oracle_share_right", "vs_baseline", 0.3, "increase"),  # more right drift: faster
+        row("folds", "oracle_share_right", "vs_baseline", -0.3, "decrease"),    # less right drift: slower
+        row("folds", "oracle_valid_mean", "vs_baseline", 0.05, "no evidence"),
+        row("folds", "oracle_valid_mean", "change", 0.05, "no evidence"),       # not a comparison: not shown
+    ])
+    table = regimes_table(findings, "deterministic")
+    verdicts = {(r.setup, r.metric): r.regime_verdict for r in table.itertuples()}
+    assert verdicts == {("deterministic", "oracle_valid_mean"): "decrease", ("filtered", "oracle_valid_mean"): "slower",
+                        ("folds", "oracle_valid_mean"): "no evidence",
+                        ("deterministic", "oracle_share_right"): "increase",
+                        ("filtered", "oracle_share_right"): "faster", ("folds", "oracle_share_right"): "slower"}
+    page = regimes_table_html(findings, "deterministic")
+    assert "slower: 0.2 [0.1, 0.3]" in page and "deterministic (its own change)" in page
