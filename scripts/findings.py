@@ -1,6 +1,6 @@
 import pandas as pd
 
-from selfconsuming.inference import findings, findings_table_html
+from selfconsuming.inference import findings, findings_table_html, regimes_table_html
 from selfconsuming.io import write_table
 from selfconsuming.runner import rule_logging
 from selfconsuming.tables import _html_document, write_html
@@ -14,4 +14,5 @@ with rule_logging(snakemake) as log:
     log.info("findings:\n%s", table.to_string())
     write_table(table, snakemake.output.table)
     title = "Findings: change, trend and mitigation effect per setup, with 95% CIs across replicates"
-    write_html(_html_document(title, findings_table_html(table, alpha=f["alpha"])), snakemake.output.html)
+    regimes = regimes_table_html(table, f["baseline"], alpha=f["alpha"])
+    write_html(_html_document(title, regimes + findings_table_html(table, alpha=f["alpha"])), snakemake.output.html)

@@ -48,7 +48,10 @@ def test_recipe_overlays_the_setup_on_the_defaults():
     assert recipe("beam")["synthesis"]["num_beams"] == 4
     assert recipe("nucleus")["synthesis"]["top_p"] == 0.8
     assert recipe("deterministic")["data"] == {"preserve_fraction": 0.0, "accumulate": False, "window": 1,
-                                               "start_labels": [], "synthetic_budget": None}
+                                               "start_labels": [], "synthetic_budget": None,
+                                               "fresh_human_folds": None, "synthetic_ratio": None,
+                                               "synthetic_share": None, "filter": None,
+                                               "scratch_pretrain_articles": None}
 
 
 @pytest.mark.parametrize("name, generation, expected", [

@@ -56,6 +56,36 @@ def check_setups(setups: dict) -> None:
             raise ConfigError(f"setups.{name}.window", "accumulate already uses every synthetic corpus; drop window")
 
 
+def check_regimes(config: dict) -> None:
+    """The regime fields of each setup (from-scratch, filter, fresh folds, ratio) must fit together and the data."""
+    from .recipes import setup_recipe
+
+    for name in config["setups"]:
+        recipe, key = setup_recipe(config, name), f"setups.{name}"
+        data, scratch = recipe["data"], recipe["finetune"]["init"] == "scratch"
+        if data["synthetic_ratio"] is not None and data["synthetic_share"] is not None:
+            raise ConfigError(f"{key}.synthetic_share", "says the same as synthetic_ratio; give one of the two")
+        if data["fresh_human_folds"]:
+            if data["accumulate"] or data["preserve_fraction"] > 0:
+                raise ConfigError(f"{key}.fresh_human_folds", "replaces the real articles that accumulate and "
+                                                              "preserve_fraction would add; drop those")
+            if data["fresh_human_folds"] > config["data"]["per_label"]:
+                raise ConfigError(f"{key}.fresh_human_folds", f"{data['fresh_human_folds']} folds of "
+                                  f"{config['data']['per_label']} articles per leaning (data.per_label) leave a fold "
+                                  "without some leaning; use at most data.per_label folds")
+        if data["scratch_pretrain_articles"] is not None:
+            if not scratch:
+                raise ConfigError(f"{key}.scratch_pretrain_articles", "only applies with init: scratch")
+            if config["model"]["base"] != "world-gpt2":
+                raise ConfigError(f"{key}.scratch_pretrain_articles", "the pretraining corpus is world-gpt2's; "
+                                                                      "use it with model.base: world-gpt2")
+            if data["scratch_pretrain_articles"] > config["model"]["world_gpt2"]["pretrain_articles"]:
+                raise ConfigError(f"{key}.scratch_pretrain_articles", "exceeds the pretraining corpus "
+                                  f"(model.world_gpt2.pretrain_articles: {config['model']['world_gpt2']['pretrain_articles']})")
+        if data["filter"] and data["filter"]["by"] == "oracle_valid" and config["data"]["source"] != "world":
+            raise ConfigError(f"{key}.filter.by", "oracle_valid needs the world's oracle; use it with data.source: world")
+
+
 def check_data(data: dict, allow_download: bool = False) -> None:
     source = data["source"]
     if source == "world":
@@ -154,6 +184,7 @@ def check_max_length(config: dict, context: int) -> None:
 def check_config(config: dict) -> None:
     """Raise ConfigError on the first problem; called by the Snakefile before any job is planned."""
     check_setups(config["setups"])
+    check_regimes(config)
     check_data(config["data"], config["allow_download"])
     _check_model_reference("model.base", config["model"]["base"], special=("world-gpt2",))
     base_continuations = config["model"]["base_continuations"]

@@ -454,6 +454,68 @@ def findings_table_html(findings: pd.DataFrame, alpha: float = 0.05,
             f"\n<tbody>\n" + "\n".join(body) + "\n</tbody>\n</table>\n")
 
 
+# ---------------------------------------------------------------- regimes against the baseline
+
+# The questions the regimes table answers, each with the sign of a setup's change minus the
+# baseline's change that means "slower than the baseline": collapse lowers quality and
+# diversity (a larger change is slower collapse); amplification raises the right share.
+SLOWER_SIGN = {"oracle_valid_mean": 1, "tqi_mean": 1, "semantic_diversity": 1, "distinct_1": 1,
+               "self_bleu_diversity": 1, "oracle_share_right": -1, "share_right": -1}
+QUESTIONS = {"oracle_valid_mean": "collapse", "tqi_mean": "collapse", "semantic_diversity": "diversity loss",
+             "distinct_1": "diversity loss", "self_bleu_diversity": "diversity loss",
+             "oracle_share_right": "amplification", "share_right": "amplification"}
+
+
+ARROWS = " \u25b2\u25bc"
+
+
+def regime_verdict(row) -> str:
+    """slower / faster / no evidence: a vs-baseline verdict read in the metric's direction."""
+    if row["verdict"] not in ("increase", "decrease"):
+        return "no evidence"
+    up = row["verdict"] == "increase"
+    return "slower" if up == (SLOWER_SIGN[row["metric"]] > 0) else "faster"
+
+
+def regimes_table(findings: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """Per setup and question: the baseline's own change (its verdict: increase, decrease, no evidence),
+    then every other setup's verdict against it (slower, faster, no evidence)."""
+    rows = []
+    for metric in SLOWER_SIGN:
+        base = findings[(findings["setup"] == baseline) & (findings["metric"] == metric) & (findings["effect"] == "change")]
+        rows += [{**r, "regime_verdict": r["verdict"]} for r in base.to_dict("records")]
+        vs = findings[(findings["metric"] == metric) & (findings["effect"] == "vs_baseline")]
+        rows += [{**r, "regime_verdict": regime_verdict(r)} for r in vs.to_dict("records")]
+    return pd.DataFrame(rows)
+
+
+def regimes_table_html(findings: pd.DataFrame, baseline: str, alpha: float = 0.05) -> str:
+    """One row per setup, one column per metric: did the setup slow collapse, diversity loss and
+    amplification against the baseline (its change minus the baseline's, paired by replicate)?"""
+    table = regimes_table(findings, baseline)
+    if table.empty or not (table["effect"] == "vs_baseline").any():
+        return ""
+    metrics = [m for m in SLOWER_SIGN if m in set(table["metric"])]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in
+                   ["Setup", *[f"{METRICS[m].label} ({QUESTIONS[m]})" for m in metrics]])
+    body = []
+    for setup in dict.fromkeys(table["setup"]):
+        cells = []
+        for m in metrics:
+            hit = table[(table["setup"] == setup) & (table["metric"] == m)]
+            cells.append("" if hit.empty else f"{hit.iloc[0]['regime_verdict']}: {_cell(hit.iloc[0]).rstrip(ARROWS)}")
+        label = f"{setup} (its own change)" if setup == baseline else setup
+        body.append(f"<tr><td style='text-align:left'>{html.escape(label)}</td>"
+                    + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    caption = (f"Regimes against {baseline}: the first row is {baseline}'s own change from generation 0 to the "
+               f"last; every other row is that setup's change minus {baseline}'s, paired by replicate, "
+               f"estimate [{1 - alpha:.0%} CI]. 'slower' / 'faster': the setup's collapse (valid sentences, "
+               "text quality), diversity loss or right-share amplification is slower / faster than the "
+               f"baseline's, with Holm-adjusted p < {alpha:g}; 'no evidence': the replicates do not tell.")
+    return (f"<table>\n<caption>{html.escape(caption)}</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
+            + "\n".join(body) + "\n</tbody>\n</table>\n")
+
+
 # ---------------------------------------------------------------- two runs
 
 def compare_findings(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:

@@ -66,7 +66,8 @@ def pretrain_causal_lm(model, tokenizer, texts: list[str], *, epochs: int, lr: f
     """
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    sequences = tokenize_articles(tokenizer, texts, min(max_length, model.config.n_positions))
+    context = getattr(model.config, "n_positions", None) or getattr(model.config, "max_position_embeddings", max_length)
+    sequences = tokenize_articles(tokenizer, texts, min(max_length, context))
     if not sequences:
         raise ValueError("pretraining corpus is empty")
     lengths = [len(s) for s in sequences]
@@ -78,7 +79,7 @@ def pretrain_causal_lm(model, tokenizer, texts: list[str], *, epochs: int, lr: f
     for epoch in range(epochs):
         epoch_losses = []
         for batch_ids in length_grouped_batches(lengths, batch_size, rng):
-            batch = collate([sequences[i] for i in batch_ids], tokenizer.pad_token_id)
+            batch = collate([sequences[i] for i in batch_ids], tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id)
             loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
             loss.backward()
             optimizer.step()

@@ -8,7 +8,12 @@ import zlib
 FINETUNE_FIELDS = ("epochs", "lr", "batch_size", "weight_decay", "max_length", "init", "optimizer", "warmup_ratio",
                    "max_grad_norm", "grad_accum", "bf16")
 SYNTHESIS_FIELDS = ("block_tokens", "new_tokens", "batch_size", "num_beams", "top_p", "temperature")
-DATA_FIELDS = ("preserve_fraction", "accumulate", "window", "start_labels", "synthetic_budget")
+DATA_FIELDS = ("preserve_fraction", "accumulate", "window", "start_labels", "synthetic_budget", "fresh_human_folds",
+               "synthetic_ratio", "synthetic_share", "filter", "scratch_pretrain_articles")
+# A model trained from scratch takes the pretraining recipe: these fields fall back to
+# model.world_gpt2's rather than finetune's, and its schedule and warmup come along.
+SCRATCH_FALLBACKS = ("epochs", "lr", "batch_size")
+SCRATCH_FIELDS = ("schedule", "warmup")
 # The fields that decide what the generation-0 model is: setups that agree on all
 # of them share one trained generation-0 model.
 GEN0_FIELDS = ("epochs", "lr", "batch_size", "weight_decay", "max_length", "start_labels")
@@ -35,7 +40,12 @@ def setup_recipe(config: dict, setup: str) -> dict:
     `config` is a validated config: every default comes from the schema.
     """
     overrides = {**recipe_field_defaults(), **config["setups"][setup]}
-    finetune = {k: overrides.get(k, config["finetune"][k]) for k in FINETUNE_FIELDS}
+    scratch = overrides.get("init", config["finetune"]["init"]) == "scratch"
+    pretraining = config["model"]["world_gpt2"] if scratch else {}
+    fallback = {k: pretraining[k] if scratch and k in SCRATCH_FALLBACKS else config["finetune"][k] for k in FINETUNE_FIELDS}
+    finetune = {k: overrides.get(k, fallback[k]) for k in FINETUNE_FIELDS}
+    if scratch:
+        finetune.update({k: pretraining[k] for k in SCRATCH_FIELDS})
     synthesis = {k: overrides.get(k, config["synthesis"][k]) for k in SYNTHESIS_FIELDS}
     if "synthesis_batch_size" in overrides:
         synthesis["batch_size"] = overrides["synthesis_batch_size"]
@@ -50,10 +60,20 @@ def setup_recipe(config: dict, setup: str) -> dict:
     }
 
 
+def is_scratch(recipe: dict) -> bool:
+    """Whether every generation of the setup (generation 0 too) starts from a fresh random model."""
+    return recipe["finetune"]["init"] == "scratch"
+
+
 def gen0_recipe(recipe: dict) -> dict:
-    """The part of a recipe that determines the generation-0 model."""
+    """The part of a recipe that determines the generation-0 model.
+
+    A from-scratch setup's generation 0 is trained from scratch too, so the scratch fields
+    join its key; other setups keep the key they always had.
+    """
     merged = {**recipe["finetune"], **recipe["data"]}
-    return {k: merged[k] for k in GEN0_FIELDS}
+    fields = GEN0_FIELDS + (("init", "scratch_pretrain_articles") + SCRATCH_FIELDS if is_scratch(recipe) else ())
+    return {k: merged[k] for k in fields}
 
 
 def gen0_key(recipe: dict) -> str:
@@ -117,3 +137,16 @@ def synthetic_generations_for(recipe: dict, generation: int) -> list[int]:
 
 def uses_all_human(recipe: dict, generation: int) -> bool:
     return generation == 0 or recipe["data"]["accumulate"]
+
+
+def target_ratio(data: dict) -> float | None:
+    """Synthetic articles per real one the training set of generation g >= 1 holds (None: no fixed ratio)."""
+    if data["synthetic_share"] is not None:
+        share = data["synthetic_share"]
+        return share / (1 - share)
+    return data["synthetic_ratio"]
+
+
+def filters(recipe: dict) -> bool:
+    """Whether the setup filters its synthetic corpora before they train the next generation."""
+    return recipe["data"]["filter"] is not None

@@ -4,7 +4,8 @@ import shutil
 from pathlib import Path
 
 from selfconsuming.code_deps import script_modules
-from selfconsuming.recipes import base_decodings, gen0_key, replicate_seed, setup_recipe, synthetic_generations_for
+from selfconsuming.recipes import (base_decodings, filters, gen0_key, replicate_seed, setup_recipe,
+                                   synthetic_generations_for)
 from selfconsuming.summary import corpus_identity
 from selfconsuming.theory import SIMULATIONS
 
@@ -19,6 +20,8 @@ WORLD = config["data"]["source"] == "world"
 BASE_RECIPE = setup_recipe({**config, "setups": {"base": config["model"]["base_continuations"]}}, "base")
 BASE_SAMPLES = config["model"]["base_continuations"]["samples"]
 BASE_DECODINGS = base_decodings(RECIPES)  # {"base-greedy": recipe, ...}
+# Setups that score and filter each synthetic corpus before it trains the next generation.
+FILTER_SETUPS = [s for s in SETUPS if filters(RECIPES[s])]
 
 
 wildcard_constraints:
@@ -135,13 +138,43 @@ def synthetic_jsonl(setup, rep, g):
     return f"{RESULTS}/synthetic/{setup}/rep{rep}/gen{int(g)}.jsonl"
 
 
+def filter_scores_file(setup, rep, g):
+    return f"{RESULTS}/synthetic/{setup}/rep{rep}/gen{int(g)}.filter.parquet"
+
+
+def pretrain_corpus_input(recipe):
+    """The base model's pretraining corpus, for a from-scratch setup that trains on it too."""
+    return {"pretrain": f"{RESULTS}/data/pretrain.jsonl"} if recipe["data"]["scratch_pretrain_articles"] is not None else {}
+
+
 def training_synthetic_inputs(wildcards):
-    """The synthetic corpora a setup trains on at generation g (window, accumulate)."""
+    """The synthetic corpora a setup trains on at generation g (window, accumulate), their filter
+    scores for a filtering setup, and the pretraining corpus when the setup trains on it."""
     recipe = RECIPES[wildcards.setup]
-    return {
-        f"g{k}": synthetic_jsonl(wildcards.setup, wildcards.rep, k)
-        for k in synthetic_generations_for(recipe, int(wildcards.g))
-    }
+    wanted = synthetic_generations_for(recipe, int(wildcards.g))
+    inputs = {f"g{k}": synthetic_jsonl(wildcards.setup, wildcards.rep, k) for k in wanted}
+    if filters(recipe):
+        inputs.update({f"filter_g{k}": filter_scores_file(wildcards.setup, wildcards.rep, k) for k in wanted})
+    return {**inputs, **pretrain_corpus_input(recipe)}
+
+
+def gen0_extra_inputs(wildcards):
+    """The pretraining corpus, when the shared generation-0 model of this key trains on it (from scratch)."""
+    return pretrain_corpus_input(RECIPES[setups_with_gen0_key(wildcards.key)[0]])
+
+
+def filter_param(wildcards):
+    return RECIPES[wildcards.setup]["data"]["filter"]
+
+
+def filter_scorer_inputs(wildcards):
+    """What scores a filtering setup's corpora: the detector (tqi), the perplexity model, or nothing (oracle)."""
+    by = RECIPES[wildcards.setup]["data"]["filter"]["by"]
+    if by == "tqi":
+        return {"detector": detector_input()}
+    if by == "perplexity":
+        return {"lm": perplexity_model_input()}
+    return {}
 
 
 def base_recipe_param(wildcards):

@@ -7,6 +7,7 @@ rule finetune_gen0:
     output:
         directory(f"{RESULTS}/models/_shared/rep{{rep}}/gen0-{{key}}"),
     input:
+        unpack(gen0_extra_inputs),
         base=base_model_input(),
         human=f"{RESULTS}/data/human.jsonl",
         code=code_of("finetune.py"),
@@ -97,6 +98,36 @@ rule synthesize:
         "../../envs/lm.yaml"
     script:
         "../../scripts/synthesize.py"
+
+
+rule filter_synthetic:
+    # Only setups with a `filter`: score a synthetic corpus and mark the worst share dropped;
+    # the next generation's composition drops exactly those (training_data.filter_keep).
+    output:
+        f"{RESULTS}/synthetic/{{setup}}/rep{{rep}}/gen{{g}}.filter.parquet",
+    wildcard_constraints:
+        setup="|".join(FILTER_SETUPS) or "(?!)",
+    input:
+        unpack(filter_scorer_inputs),
+        corpus=f"{RESULTS}/synthetic/{{setup}}/rep{{rep}}/gen{{g}}.jsonl",
+        code=code_of("filter_synthetic.py"),
+    params:
+        filter=filter_param,
+        quality=config["quality"],
+        detector=ref_from_input("detector", config["quality"]["detector"]),
+        lm=ref_from_input("lm", perplexity_model_reference()),
+        seed=replicate_seed_param,
+    log:
+        logged("filter_synthetic/{setup}/rep{rep}/gen{g}"),
+    benchmark:
+        benchmarked("filter_synthetic/{setup}/rep{rep}/gen{g}")
+    threads: GPU["threads"]
+    resources:
+        **GPU_JOB,
+    conda:
+        "../../envs/scoring.yaml"
+    script:
+        "../../scripts/filter_synthetic.py"
 
 
 rule synthesize_base:
