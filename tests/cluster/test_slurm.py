@@ -360,7 +360,8 @@ def test_every_job_but_the_local_rules_went_through_slurm(cpu_runs):
     local = {rule for rule, kind in rule_kinds().items() if kind == "local"}
     assert local == localrules() | {"all"}, "a rule without cluster resources is not a localrule"
     planned_rules = {rule for rule, _ in r["planned"]}
-    assert {"link_shared_gen0", "finetune", "synthesize", "score_quality", "pretrain_base"} <= planned_rules
+    assert {"link_shared_gen0", "finetune_gen0", "finetune", "synthesize", "score_quality", "train_classifier",
+            "simulate"} <= planned_rules, planned_rules
     completed = sorted(row["Comment"] for row in r["rows"] if row["State"] == "COMPLETED")
     assert completed == sorted(c for _, c in r["remote"])
     assert not [row for row in r["rows"] if rule_of(row["Comment"]) in local]
