@@ -59,9 +59,11 @@ def _cluster_problem() -> str | None:
     except subprocess.TimeoutExpired:
         return "no SLURM cluster: sinfo or sacct did not answer within 20 s"
     if info.returncode != 0:
-        return f"no SLURM cluster answers sinfo ({info.stderr.strip()[:200]}); bring one up: tests/cluster/local-slurm.sh up"
+        why = (info.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        return f"no SLURM cluster answers sinfo ({why}); bring one up: tests/cluster/local-slurm.sh up"
     if acct.returncode != 0:
-        return f"the SLURM cluster has no accounting (sacct: {acct.stderr.strip()[:200]})"
+        why = (acct.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        return f"the SLURM cluster has no accounting (sacct: {why})"
     partitions = {line.split()[0] for line in info.stdout.splitlines() if line.strip()}
     if not {CPU_PARTITION, GPU_PARTITION} <= partitions:
         return f"the SLURM cluster is not tests/cluster/local-slurm.sh's (partitions {sorted(partitions)})"
