@@ -59,9 +59,11 @@ def _cluster_problem() -> str | None:
     except subprocess.TimeoutExpired:
         return "no SLURM cluster: sinfo or sacct did not answer within 20 s"
     if info.returncode != 0:
-        return f"no SLURM cluster answers sinfo ({info.stderr.strip()[:200]}); bring one up: tests/cluster/local-slurm.sh up"
+        why = (info.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        return f"no SLURM cluster answers sinfo ({why}); bring one up: tests/cluster/local-slurm.sh up"
     if acct.returncode != 0:
-        return f"the SLURM cluster has no accounting (sacct: {acct.stderr.strip()[:200]})"
+        why = (acct.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        return f"the SLURM cluster has no accounting (sacct: {why})"
     partitions = {line.split()[0] for line in info.stdout.splitlines() if line.strip()}
     if not {CPU_PARTITION, GPU_PARTITION} <= partitions:
         return f"the SLURM cluster is not tests/cluster/local-slurm.sh's (partitions {sorted(partitions)})"
@@ -360,7 +362,8 @@ def test_every_job_but_the_local_rules_went_through_slurm(cpu_runs):
     local = {rule for rule, kind in rule_kinds().items() if kind == "local"}
     assert local == localrules() | {"all"}, "a rule without cluster resources is not a localrule"
     planned_rules = {rule for rule, _ in r["planned"]}
-    assert {"link_shared_gen0", "finetune", "synthesize", "score_quality", "pretrain_base"} <= planned_rules
+    assert {"link_shared_gen0", "finetune_gen0", "finetune", "synthesize", "score_quality", "train_classifier",
+            "simulate"} <= planned_rules, planned_rules
     completed = sorted(row["Comment"] for row in r["rows"] if row["State"] == "COMPLETED")
     assert completed == sorted(c for _, c in r["remote"])
     assert not [row for row in r["rows"] if rule_of(row["Comment"]) in local]
