@@ -54,6 +54,8 @@ def test_interrupted_runs_resume_and_equal_an_uninterrupted_run(tmp_path):
     """
     base = build_tiny_world_gpt2(tmp_path / "tiny-gpt2")
     config = tiny_config(base)
+    # the jobs to interrupt must outlast the kill's 1 s delay on an idle machine (tiny jobs end in ~0.3 s)
+    config["setups"]["deterministic"].update(epochs=40, new_tokens=96, synthesis_batch_size=1)
     clean, interrupted = tmp_path / "clean", tmp_path / "interrupted"
     for d in (clean, interrupted):
         d.mkdir()
