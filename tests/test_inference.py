@@ -134,6 +134,15 @@ def test_nan_oracle_columns_are_skipped(planted):
     assert not res.setup.isin(["human", "base"]).any()
 
 
+def test_metric_missing_for_one_setup_skips_only_that_setup():
+    # a from-scratch setup whose text the oracle cannot label at all has no oracle right share
+    summary, scores = synthetic_study({"deterministic": 0.05, "scratch": 0.0}, oracle=True, n=100)
+    summary.loc[summary.setup == "scratch", "oracle_share_right"] = np.nan
+    res = findings(summary, scores, metrics=["oracle_share_right", "share_right"])
+    assert set(res[res.metric == "oracle_share_right"].setup) == {"deterministic"}
+    assert set(res[res.metric == "share_right"].setup) == {"deterministic", "scratch"}
+
+
 def test_oracle_metrics_are_analysed_when_present():
     summary, scores = synthetic_study({"deterministic": 0.05}, oracle=True, n=100)
     res = findings(summary, scores, metrics=["oracle_share_right", "oracle_valid_mean"])

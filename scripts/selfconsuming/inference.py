@@ -194,7 +194,7 @@ def trajectories(rows: pd.DataFrame, setup: str, metric: Metric) -> pd.DataFrame
 def last_common_generation(traj: pd.DataFrame) -> int | None:
     """Last generation every replicate reached with a value, if generation 0 has one too."""
     finite = traj.notna()
-    if 0 not in traj.columns or not finite[0].all():
+    if traj.empty or 0 not in traj.columns or not finite[0].all():
         return None
     reached = [int(finite.columns[row.to_numpy()].max()) for _, row in finite.iterrows()]
     last = min(reached)
