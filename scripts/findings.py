@@ -14,5 +14,5 @@ with rule_logging(snakemake) as log:
     log.info("findings:\n%s", table.to_string())
     write_table(table, snakemake.output.table)
     title = "Findings: change, trend and mitigation effect per setup, with 95% CIs across replicates"
-    regimes = regimes_table_html(table, f["baseline"], alpha=f["alpha"])
+    regimes = regimes_table_html(table, f["baseline"], alpha=f["alpha"], summary=summary)
     write_html(_html_document(title, regimes + findings_table_html(table, alpha=f["alpha"])), snakemake.output.html)

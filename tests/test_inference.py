@@ -235,3 +235,18 @@ def test_compare_findings_counts_same_opposite_and_undecided_verdicts():
     counts = comparison_counts(compared).set_index("effect")
     assert counts.loc["all"].to_dict() == {"tests": 3, "same": 1, "opposite": 1, "one undecided": 1, "ci_disjoint": 2}
     assert counts.loc["change", "opposite"] == 1 and counts.loc["trend", "one undecided"] == 1
+
+
+def test_regimes_table_shows_where_each_setup_started():
+    from selfconsuming.inference import regime_levels, regimes_table_html
+
+    summary, scores = synthetic_study({"deterministic": 0.05, "flat": 0.0}, oracle=True, n=200)
+    res = findings(summary, scores, metrics=["oracle_share_right", "tqi_mean"])
+    last, start, end = regime_levels(summary, "flat", "oracle_share_right")
+    rows = summary[(summary.setup == "flat") & (summary.kind == "model")]
+    assert last == rows.generation.max()
+    assert start == pytest.approx(rows[rows.generation == 0].oracle_share_right.mean())
+    assert end == pytest.approx(rows[rows.generation == last].oracle_share_right.mean())
+    page = regimes_table_html(res, "deterministic", summary=summary)
+    assert f"(gen 0 {start:.3g} \u2192 gen {last} {end:.3g})" in page
+    assert "gen 0" not in regimes_table_html(res, "deterministic")

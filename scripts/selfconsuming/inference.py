@@ -489,9 +489,24 @@ def regimes_table(findings: pd.DataFrame, baseline: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def regimes_table_html(findings: pd.DataFrame, baseline: str, alpha: float = 0.05) -> str:
+def regime_levels(summary: pd.DataFrame, setup: str, metric: str) -> tuple[int, float, float] | None:
+    """(last generation, mean at generation 0, mean at the last) of a setup's metric over its replicates.
+
+    A verdict on a change needs the level it started from: a regime whose generation 0 is
+    already at the floor cannot lose much, so "slower" there says nothing about the regime.
+    """
+    traj = trajectories(model_rows(summary), setup, METRICS[metric]).dropna(how="all")
+    last = last_common_generation(traj)
+    if last is None:
+        return None
+    return last, float(traj[0].mean()), float(traj[last].mean())
+
+
+def regimes_table_html(findings: pd.DataFrame, baseline: str, alpha: float = 0.05,
+                       summary: pd.DataFrame | None = None) -> str:
     """One row per setup, one column per metric: did the setup slow collapse, diversity loss and
-    amplification against the baseline (its change minus the baseline's, paired by replicate)?"""
+    amplification against the baseline (its change minus the baseline's, paired by replicate)?
+    With the summary, each cell also gives the setup's own mean at generation 0 and at the last."""
     table = regimes_table(findings, baseline)
     if table.empty or not (table["effect"] == "vs_baseline").any():
         return ""
@@ -503,7 +518,14 @@ def regimes_table_html(findings: pd.DataFrame, baseline: str, alpha: float = 0.0
         cells = []
         for m in metrics:
             hit = table[(table["setup"] == setup) & (table["metric"] == m)]
-            cells.append("" if hit.empty else f"{hit.iloc[0]['regime_verdict']}: {_cell(hit.iloc[0]).rstrip(ARROWS)}")
+            if hit.empty:
+                cells.append("")
+                continue
+            cell = f"{hit.iloc[0]['regime_verdict']}: {_cell(hit.iloc[0]).rstrip(ARROWS)}"
+            levels = None if summary is None else regime_levels(summary, setup, m)
+            if levels:
+                cell += f" (gen 0 {levels[1]:.3g} \u2192 gen {levels[0]} {levels[2]:.3g})"
+            cells.append(cell)
         label = f"{setup} (its own change)" if setup == baseline else setup
         body.append(f"<tr><td style='text-align:left'>{html.escape(label)}</td>"
                     + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
@@ -511,7 +533,10 @@ def regimes_table_html(findings: pd.DataFrame, baseline: str, alpha: float = 0.0
                f"last; every other row is that setup's change minus {baseline}'s, paired by replicate, "
                f"estimate [{1 - alpha:.0%} CI]. 'slower' / 'faster': the setup's collapse (valid sentences, "
                "text quality), diversity loss or right-share amplification is slower / faster than the "
-               f"baseline's, with Holm-adjusted p < {alpha:g}; 'no evidence': the replicates do not tell.")
+               f"baseline's, with Holm-adjusted p < {alpha:g}; 'no evidence': the replicates do not tell."
+               + (" In brackets, the setup's own mean at generation 0 and at the last generation: a "
+                  "regime that starts at the floor cannot lose much, so read 'slower' against where it "
+                  "started." if summary is not None else ""))
     return (f"<table>\n<caption>{html.escape(caption)}</caption>\n<thead><tr>{head}</tr></thead>\n<tbody>\n"
             + "\n".join(body) + "\n</tbody>\n</table>\n")
 
