@@ -506,3 +506,19 @@ def test_every_caption_the_rules_name_exists():
             names |= {f"table_{k}.rst" for k in re.findall(r'"(\w+)"', table_list.group(1))}
     missing = sorted(n for n in names if not (REPORT_DIR / n).exists())
     assert not missing
+
+
+def test_saved_figures_are_byte_reproducible(tmp_path):
+    # a re-run (locally or on a cluster node) must write the same bytes: no creation date in the PDF
+    import matplotlib.pyplot as plt
+
+    from selfconsuming.figures import save_figure
+
+    written = []
+    for k in range(2):
+        fig, ax = plt.subplots()
+        ax.plot([1, 2, 3], [3, 1, 2], label="share")
+        ax.legend()
+        written.append(save_figure(fig, tmp_path / f"f{k}.png"))
+    for a, b in zip(*written):
+        assert a.read_bytes() == b.read_bytes(), a.suffix

@@ -322,8 +322,8 @@ def save_figure(fig, out_png, dpi=200, tight=False):
     extra = {"bbox_inches": "tight"} if tight else {}
     with atomic_path(out_png) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png", **extra)
-    with atomic_path(out_pdf) as tmp:
-        fig.savefig(tmp, format="pdf", **extra)
+    with atomic_path(out_pdf) as tmp:  # no creation date: the same run writes the same bytes
+        fig.savefig(tmp, format="pdf", metadata={"CreationDate": None}, **extra)
     plt.close(fig)
     return out_png, out_pdf
 
