@@ -1,6 +1,7 @@
 """Which package modules a rule script imports, transitively: a rule's code dependencies, computed."""
 
 import ast
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,3 +73,30 @@ def script_modules(script, root) -> list[Path]:
     counts as code of that package.
     """
     return list(_closure(Path(script).resolve(), Path(root).resolve()))
+
+
+def code_stamp(script, root, folder) -> Path:
+    """One file standing for a script's whole import closure: `folder/<script stem>.txt`, listing the
+    closure's files, with the modification time of the newest of them.
+
+    A rule that takes the stamp as input re-runs exactly when it would with every closure file as
+    input (one of them is newer than its output), but Snakemake stats one file per job instead of
+    ~25. The stamp follows the files at every parse: it is rewritten (atomically, its time set
+    before it appears) only when its listing or time differs from theirs.
+    """
+    script, root = Path(script).resolve(), Path(root).resolve()
+    files = script_modules(script, root)
+    newest = max((f.stat().st_mtime_ns for f in files), default=0)
+    listing = "".join(f"{f.relative_to(root)}\n" for f in files)
+    stamp = Path(folder) / f"{script.stem}.txt"
+    try:
+        current = stamp.stat().st_mtime_ns == newest and stamp.read_text() == listing
+    except FileNotFoundError:
+        current = False
+    if not current:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.tmp")
+        tmp.write_text(listing)
+        os.utime(tmp, ns=(newest, newest))
+        os.replace(tmp, stamp)
+    return stamp
