@@ -6,7 +6,8 @@ outputs, and runs on hard links of the finished run (results/<run> and .snakemak
 nothing is planned unless the checkout's rules need it. `--rerun-triggers mtime`: the input-set
 trigger would replan every job whose list of input files changed between checkouts.
 
-Prints the dry run's wall and CPU seconds (the Snakemake process: DAG, file checks) and the jobs planned.
+Prints the dry run's wall and CPU seconds (the Snakemake process: DAG, file checks) and the jobs planned;
+then the same with --forceall (every job planned and passed through the scheduler, as in a full run).
 
 Usage: python benchmarks/bench_dag.py <main checkout with results/default and .snakemake> [other checkout]
 """
@@ -32,9 +33,9 @@ def copy_checkout(checkout: Path, dest: Path, mtime: float) -> Path:
     return dest
 
 
-def dry_run(checkout: Path, workdir: Path) -> tuple[float, float, int]:
+def dry_run(checkout: Path, workdir: Path, *extra: str) -> tuple[float, float, int]:
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(checkout / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(checkout / "config" / "config.yaml"), "--cores", "2", "-n", "--rerun-triggers", "mtime"]
+           "--configfile", str(checkout / "config" / "config.yaml"), "--cores", "2", "-n", "--rerun-triggers", "mtime", *extra]
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=workdir)
     wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -57,11 +58,12 @@ def main(run_checkout: str, other: str | None = None) -> None:
         shutil.copytree(source / ".snakemake" / "metadata", work / ".snakemake" / "metadata")
         checkouts = {"this": REPO, **({"other": Path(other).resolve()} if other else {})}
         copies = {name: copy_checkout(path, tmp / name, oldest - 86400) for name, path in checkouts.items()}
-        for _ in range(2):
-            for name, copy in copies.items():
-                wall, cpu, planned = dry_run(copy, work)
-                print(f"{name} ({checkouts[name]}): dry run {wall:.1f} s wall, {cpu:.1f} s CPU, {planned} jobs planned",
-                      flush=True)
+        for extra in ([], ["--forceall"]):
+            for _ in range(2):
+                for name, copy in copies.items():
+                    wall, cpu, planned = dry_run(copy, work, *extra)
+                    print(f"{name} ({checkouts[name]}): dry run {' '.join(extra)} {wall:.1f} s wall, {cpu:.1f} s CPU, "
+                          f"{planned} jobs planned", flush=True)
 
 
 if __name__ == "__main__":
