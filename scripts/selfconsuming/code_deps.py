@@ -2,6 +2,7 @@
 
 import ast
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -95,8 +96,10 @@ def code_stamp(script, root, folder) -> Path:
         current = False
     if not current:
         stamp.parent.mkdir(parents=True, exist_ok=True)
-        tmp = stamp.with_name(f".{stamp.name}.{os.getpid()}.tmp")
-        tmp.write_text(listing)
+        # a unique temp name: cluster jobs parse the Snakefile too, several at once, on several hosts
+        fd, tmp = tempfile.mkstemp(dir=stamp.parent, prefix=f".{stamp.name}.")
+        with os.fdopen(fd, "w") as f:
+            f.write(listing)
         os.utime(tmp, ns=(newest, newest))
         os.replace(tmp, stamp)
     return stamp
