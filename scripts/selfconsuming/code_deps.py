@@ -100,6 +100,7 @@ def code_stamp(script, root, folder) -> Path:
         fd, tmp = tempfile.mkstemp(dir=stamp.parent, prefix=f".{stamp.name}.")
         with os.fdopen(fd, "w") as f:
             f.write(listing)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from the rest of a group
         os.utime(tmp, ns=(newest, newest))
         os.replace(tmp, stamp)
     return stamp
