@@ -7,8 +7,9 @@ and which heavy packages the job imported (sklearn, pandas, matplotlib, spaCy, s
 must not be). Needs a finished default run (its base model, a generation-0 model, human and
 generation-0 synthetic corpora); outputs go to a temporary folder.
 
-Usage: python benchmarks/bench_job.py [results/default] [repeats] [scripts folder, default this checkout's]
-(another checkout's scripts folder measures that code: before vs after, side by side)
+Usage: python benchmarks/bench_job.py [results/default] [repeats] [scripts folder, default this checkout's] [rules]
+(another checkout's scripts folder measures that code: before vs after, side by side; rules: comma-separated
+among finetune, synthesize (the default) and score_quality: one setup's 11 corpora, the same as a run's job)
 """
 
 import json
@@ -61,13 +62,24 @@ def run_job(script: Path, smk: Snakemake, workdir: Path) -> tuple[float, float, 
     return wall, cpu, json.loads(heavy.read_text())
 
 
-def snakemake_object(rule, inputs: dict, output: str, params: dict, wildcards: dict, config: dict, log: str):
-    return Snakemake(InputFiles(fromdict=inputs), OutputFiles([output]), Params(fromdict=params),
+def named_files(cls, files: dict):
+    """A Snakemake file list with names; a list value is one name over several files (as `corpora=[...]`)."""
+    out = cls()
+    for name, value in files.items():
+        start = len(out)
+        out.extend(value if isinstance(value, list) else [value])
+        out._set_name(name, start, end=len(out) if isinstance(value, list) else None)
+    return out
+
+
+def snakemake_object(rule, inputs: dict, output, params: dict, wildcards: dict, config: dict, log: str):
+    outputs = named_files(OutputFiles, output) if isinstance(output, dict) else OutputFiles([output])
+    return Snakemake(named_files(InputFiles, inputs), outputs, Params(fromdict=params),
                      Wildcards(fromdict=wildcards), 1,
                      ResourceList(fromdict={"_cores": 1, "gpu": 0}), Log([log]), config, rule, None, str(SCRIPTS))
 
 
-def main(run_dir: str = "results/default", repeats: int = 3) -> None:
+def main(run_dir: str = "results/default", repeats: int = 3, rules: str = "finetune,synthesize") -> None:
     run = Path(run_dir).resolve()
     config = validated_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
     config["device"] = "cpu"
@@ -80,6 +92,10 @@ def main(run_dir: str = "results/default", repeats: int = 3) -> None:
         tmp = Path(tmp)
         rows = []
         for k in range(repeats):
+            if "score_quality" in rules:
+                rows.append(("score_quality", *score_quality_job(run, config, tmp, k)))
+            if "finetune" not in rules:
+                continue
             out = tmp / f"gen1-{k}"
             smk = snakemake_object(
                 "finetune", {"init": gen0, "human": human, "g0": str(run / "synthetic" / setup / f"rep{rep}" / "gen0.jsonl")},
@@ -94,7 +110,7 @@ def main(run_dir: str = "results/default", repeats: int = 3) -> None:
                 str(tmp / "synthesize.log"))
             wall, cpu, heavy = run_job(SCRIPTS / "synthesize.py", smk, tmp)
             rows.append(("synthesize", wall, cpu, None, heavy))
-    for rule in ("finetune", "synthesize"):
+    for rule in rules.split(","):
         mine = [r for r in rows if r[0] == rule]
         walls = [r[1] for r in mine]
         line = (f"{rule}: wall {min(walls):.2f} s best of {len(walls)} (runs {', '.join(f'{w:.2f}' for w in walls)}), "
@@ -106,5 +122,20 @@ def main(run_dir: str = "results/default", repeats: int = 3) -> None:
         print(line + f"; heavy imports: {mine[-1][4] or 'none'}")
 
 
+def score_quality_job(run: Path, config: dict, tmp: Path, k: int):
+    """score_quality of one setup's replicate: its 11 corpora (generations 0-10), as the run groups them."""
+    corpora = [f"deterministic/rep0/gen{g}" for g in range(config["generations"] + 1)]
+    detector, lm = str(run / "quality" / "detector"), str(run / "models" / "base")
+    smk = snakemake_object(
+        "score_quality", {"corpora": [str(run / "synthetic" / f"{c}.jsonl") for c in corpora], "detector": detector,
+                          "lm": lm},
+        {"scores": str(tmp / f"q{k}.parquet"), "diversity": str(tmp / f"d{k}.json")},
+        {"quality": config["quality"], "detector": detector, "lm": lm, "world": True, "seed": config["seed"],
+         "corpora": corpora}, {"group": "deterministic/rep0"}, config, str(tmp / "score_quality.log"))
+    wall, cpu, heavy = run_job(SCRIPTS / "score_quality.py", smk, tmp)
+    return wall, cpu, None, heavy
+
+
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "results/default", int(sys.argv[2]) if len(sys.argv) > 2 else 3)
+    main(sys.argv[1] if len(sys.argv) > 1 else "results/default", int(sys.argv[2]) if len(sys.argv) > 2 else 3,
+         *sys.argv[4:5])
