@@ -11,7 +11,7 @@ then the same with --forceall (every job planned), and --forceall --touch: every
 the scheduler as in a real run (job selection, input sizes, one round per finished job), its work
 replaced by touching its outputs.
 
-Usage: python benchmarks/bench_dag.py <main checkout with results/default and .snakemake> [other checkout]
+Usage: python benchmarks/bench_dag.py [checkout holding results/default and .snakemake: .] [other checkout]
 """
 
 import os
@@ -49,7 +49,7 @@ def dry_run(checkout: Path, workdir: Path, *extra: str) -> tuple[float, float, i
     return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, planned
 
 
-def main(run_checkout: str, other: str | None = None) -> None:
+def main(run_checkout: str = ".", other: str | None = None) -> None:
     source = Path(run_checkout).resolve()
     results = source / "results" / "default"
     oldest = min(p.stat().st_mtime for p in (results / "data").iterdir())
