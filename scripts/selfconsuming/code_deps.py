@@ -1,6 +1,7 @@
 """Which package modules a rule script imports, transitively: a rule's code dependencies, computed."""
 
 import ast
+import hashlib
 import os
 import tempfile
 from functools import lru_cache
@@ -76,19 +77,28 @@ def script_modules(script, root) -> list[Path]:
     return list(_closure(Path(script).resolve(), Path(root).resolve()))
 
 
+@lru_cache(maxsize=None)
+def _digest(path: Path, mtime_ns: int, size: int) -> str:
+    """Content hash of a file (cached per version of it within a process)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
 def code_stamp(script, root, folder) -> Path:
-    """One file standing for a script's whole import closure: `folder/<script stem>.txt`, listing the
-    closure's files, with the modification time of the newest of them.
+    """One file standing for a script's whole import closure: `folder/<script stem>.txt`, a line
+    per closure file (content hash, path), dated like the newest of them.
 
     A rule that takes the stamp as input re-runs exactly when it would with every closure file as
-    input (one of them is newer than its output), but Snakemake stats one file per job instead of
-    ~25. The stamp follows the files at every parse: it is rewritten (atomically, its time set
-    before it appears) only when its listing or time differs from theirs.
+    input, but Snakemake stats one file per job instead of ~25: an input counts as updated when it
+    is newer than the output and its checksum differs from the one Snakemake recorded, and the
+    stamp's date and content change with the closure's. The stamp follows the files at every
+    parse; it is rewritten (atomically, dated before it appears) only when it differs from them.
     """
     script, root = Path(script).resolve(), Path(root).resolve()
     files = script_modules(script, root)
-    newest = max((f.stat().st_mtime_ns for f in files), default=0)
-    listing = "".join(f"{f.relative_to(root)}\n" for f in files)
+    stats = [f.stat() for f in files]
+    newest = max((st.st_mtime_ns for st in stats), default=0)
+    listing = "".join(f"{_digest(f, st.st_mtime_ns, st.st_size)} {f.relative_to(root)}\n"
+                      for f, st in zip(files, stats))
     stamp = Path(folder) / f"{script.stem}.txt"
     try:
         current = stamp.stat().st_mtime_ns == newest and stamp.read_text() == listing
