@@ -2,7 +2,7 @@
 corpus (45 articles in the default run) with each decoding of the default config, at its batch sizes.
 
 With a second checkout's scripts folder, its synthesis module runs side by side in this process
-(before vs after) and the outputs must be identical.
+(before vs after), each with its checkout's config (batch sizes), and the outputs must be identical.
 
 Usage: python benchmarks/bench_synthesis.py [results/default] [other checkout's scripts folder]
 """
@@ -53,7 +53,9 @@ def seconds(result) -> str:
 def main(run_dir: str = "results/default", other: str | None = None) -> None:
     torch.set_num_threads(1)
     run = Path(run_dir)
-    config = validated_config(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    configs = {name: validated_config(yaml.safe_load((root / "config" / "config.yaml").read_text()))
+               for name, root in {"this": REPO, **({"other": Path(other).resolve().parent} if other else {})}.items()}
+    config = configs["this"]
     model_dir = str(run / "models" / "deterministic" / "rep0" / "gen0")
     model, tokenizer = load_causal_lm(model_dir), load_tokenizer(model_dir)
     articles = read_jsonl(run / "data" / "human.jsonl")
@@ -61,7 +63,8 @@ def main(run_dir: str = "results/default", other: str | None = None) -> None:
     timed(synthesis, model, tokenizer, articles[:3], setup_recipe(config, "deterministic"))  # warm-up
     for setup in ("deterministic", "beam", "nucleus"):
         recipe = setup_recipe(config, setup)
-        results = {name: timed(module, model, tokenizer, articles, recipe) for name, module in modules.items()}
+        results = {name: timed(module, model, tokenizer, articles, setup_recipe(configs[name], setup))
+                   for name, module in modules.items()}
         line = f"{recipe['decoding']:8s} ({len(articles)} articles): this checkout {seconds(results['this'])}"
         if other:
             line += f", {other}: {seconds(results['other'])}"
