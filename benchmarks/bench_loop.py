@@ -1,6 +1,6 @@
 """Loop throughput, measured side by side in one run.
 
-1. Synthesis: every block in flight at once (left-padded, static KV cache, plain
+1. Synthesis: every block in flight at once (left-padded, preallocated KV cache, plain
    greedy loop) vs a call per block; the greedy output must be identical.
 2. Fine-tuning: real (non-pad) tokens per second with length-grouped batches vs
    padding every batch to max_length (512).

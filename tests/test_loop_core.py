@@ -1,10 +1,11 @@
 """The core of the loop without running it: recipes, training-corpus composition, seeds, code closure."""
 
+import os
 from pathlib import Path
 
 import pytest
 
-from selfconsuming.code_deps import script_modules
+from selfconsuming.code_deps import code_stamp, script_modules
 from selfconsuming.config import schema_defaults
 from selfconsuming.recipes import (
     base_decoding_of, base_decodings, gen0_key, replicate_seed, setup_recipe, stable_seed, synthetic_generations_for,
@@ -144,6 +145,33 @@ def test_code_closure_follows_relative_and_package_imports(tmp_path):
     names = {str(p.relative_to(tmp_path)) for p in script_modules(script, tmp_path)}
     assert names == {"selfconsuming/__init__.py", "selfconsuming/a.py", "selfconsuming/b.py",
                      "selfconsuming/sub/__init__.py", "selfconsuming/sub/deep.py", "selfconsuming/sub/data/bank.yaml"}
+
+
+def test_code_stamp_lists_the_closure_and_is_as_new_as_its_newest_file(tmp_path):
+    pkg = tmp_path / "selfconsuming"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("x = 1\n")
+    script = tmp_path / "rule.py"
+    script.write_text("from selfconsuming import a\n")
+    for i, f in enumerate((pkg / "__init__.py", pkg / "a.py")):
+        os.utime(f, ns=(10**18 + i, 10**18 + i))
+    stamp = code_stamp(script, tmp_path, tmp_path / ".code")
+    listing = stamp.read_text()
+    assert stamp.name == "rule.txt"
+    assert [line.split()[1] for line in listing.splitlines()] == ["selfconsuming/__init__.py", "selfconsuming/a.py"]
+    assert stamp.stat().st_mtime_ns == 10**18 + 1
+    os.utime(stamp, ns=(5, 5))  # out of date: the next parse sets it back
+    assert code_stamp(script, tmp_path, tmp_path / ".code").stat().st_mtime_ns == 10**18 + 1
+    # an edit: the stamp is as new as the edited file and its content differs (Snakemake compares
+    # checksums too: a newer input with the recorded checksum does not count as updated)
+    (pkg / "a.py").write_text("x = 2\n")
+    assert code_stamp(script, tmp_path, tmp_path / ".code").stat().st_mtime_ns == (pkg / "a.py").stat().st_mtime_ns
+    assert stamp.read_text() != listing
+    (pkg / "a.py").write_text("x = 1\n")  # reverted (and re-dated): the stamp is as it was
+    os.utime(pkg / "a.py", ns=(10**18 + 1, 10**18 + 1))
+    assert code_stamp(script, tmp_path, tmp_path / ".code").read_text() == listing
+    assert stamp.stat().st_mtime_ns == 10**18 + 1
 
 
 def test_every_rule_script_reaches_text_py_where_it_turns_articles_into_model_input():

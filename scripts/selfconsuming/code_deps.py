@@ -1,6 +1,9 @@
 """Which package modules a rule script imports, transitively: a rule's code dependencies, computed."""
 
 import ast
+import hashlib
+import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -72,3 +75,42 @@ def script_modules(script, root) -> list[Path]:
     counts as code of that package.
     """
     return list(_closure(Path(script).resolve(), Path(root).resolve()))
+
+
+@lru_cache(maxsize=None)
+def _digest(path: Path, mtime_ns: int, size: int) -> str:
+    """Content hash of a file (cached per version of it within a process)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def code_stamp(script, root, folder) -> Path:
+    """One file standing for a script's whole import closure: `folder/<script stem>.txt`, a line
+    per closure file (content hash, path), dated like the newest of them.
+
+    A rule that takes the stamp as input re-runs exactly when it would with every closure file as
+    input, but Snakemake stats one file per job instead of ~25: an input counts as updated when it
+    is newer than the output and its checksum differs from the one Snakemake recorded, and the
+    stamp's date and content change with the closure's. The stamp follows the files at every
+    parse; it is rewritten (atomically, dated before it appears) only when it differs from them.
+    """
+    script, root = Path(script).resolve(), Path(root).resolve()
+    files = script_modules(script, root)
+    stats = [f.stat() for f in files]
+    newest = max((st.st_mtime_ns for st in stats), default=0)
+    listing = "".join(f"{_digest(f, st.st_mtime_ns, st.st_size)} {f.relative_to(root)}\n"
+                      for f, st in zip(files, stats))
+    stamp = Path(folder) / f"{script.stem}.txt"
+    try:
+        current = stamp.stat().st_mtime_ns == newest and stamp.read_text() == listing
+    except FileNotFoundError:
+        current = False
+    if not current:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        # a unique temp name: cluster jobs parse the Snakefile too, several at once, on several hosts
+        fd, tmp = tempfile.mkstemp(dir=stamp.parent, prefix=f".{stamp.name}.")
+        with os.fdopen(fd, "w") as f:
+            f.write(listing)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from the rest of a group
+        os.utime(tmp, ns=(newest, newest))
+        os.replace(tmp, stamp)
+    return stamp

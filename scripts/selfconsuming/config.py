@@ -1,5 +1,7 @@
 """Checks on the config that JSON schema cannot express; each error names the key at fault."""
 
+import copy
+import functools
 import os
 from pathlib import Path
 import re
@@ -240,8 +242,6 @@ SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.
 
 def validated_config(config: dict) -> dict:
     """Schema validation with defaults filled in, then the cross-field checks: what the Snakefile does."""
-    import copy
-
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
 
@@ -254,15 +254,20 @@ def validated_config(config: dict) -> dict:
     return config
 
 
-def schema_defaults(*keys: str) -> dict:
-    """The schema's defaults below `keys` (e.g. "quality", "diversity"): for callers outside a run
-    (tests, benchmarks) so that no default is written twice."""
-    import copy
-
+@functools.lru_cache(maxsize=None)
+def _all_schema_defaults() -> dict:
+    """Every default of the schema, read once per process (a validation takes ~0.1 s)."""
     from snakemake.utils import validate
 
     config: dict = {}
     validate(config, str(SCHEMA), set_default=True)
+    return config
+
+
+def schema_defaults(*keys: str) -> dict:
+    """The schema's defaults below `keys` (e.g. "quality", "diversity"): for callers outside a run
+    (tests, benchmarks) so that no default is written twice."""
+    config = _all_schema_defaults()
     for key in keys:
         config = config[key]
     return copy.deepcopy(config)

@@ -6,7 +6,6 @@ import logging
 from .finetune import OptimizerRecipe, finetune_causal_lm
 from .io import read_jsonl, write_jsonl
 from .models import load_causal_lm, load_tokenizer, parse_model_reference, save_model
-from .pretrain import pretrain_causal_lm
 from .recipes import is_scratch, stable_seed
 from .synthesis import synthesize_articles
 from .text import article_text
@@ -32,6 +31,8 @@ def fresh_model_like(base_ref: str, seed: int, device: str = "cpu", allow_downlo
 
 def read_filter_scores(paths: dict[int, str]) -> dict[int, dict[str, float]]:
     """generation -> {article id: filter score} from the filter files beside the synthetic corpora."""
+    if not paths:
+        return {}  # no filter: pandas (a second of start-up) stays unimported
     import pandas as pd
 
     return {g: dict(zip(t["id"], t["score"])) for g, t in ((g, pd.read_parquet(p)) for g, p in paths.items())}
@@ -58,6 +59,8 @@ def train_generation(recipe: dict, generation: int, init_model: str, human_path:
     seed_parts = ("gen0",) if generation == 0 else (recipe["setup"], generation)
     texts = [article_text(r) for r in rows]
     if is_scratch(recipe):
+        from .pretrain import pretrain_causal_lm  # only from-scratch recipes pretrain
+
         model, tokenizer = fresh_model_like(init_model, stable_seed(seed, *seed_parts, "scratch"), device, allow_download)
         stats = pretrain_causal_lm(
             model, tokenizer, texts, epochs=ft["epochs"], lr=ft["lr"], batch_size=ft["batch_size"],

@@ -1,7 +1,8 @@
 """Synthetic articles: every 64-token block of a human article continued by 64 new tokens.
 
-Blocks from all articles are generated together in left-padded batches with the
-KV cache; blocks are sorted by length so full blocks never see padding. Greedy and
+Blocks from all articles are generated together in left-padded batches with a KV cache
+that attends only over the positions filled so far; blocks are sorted by length so full
+blocks never see padding. Greedy and
 nucleus decoding run a plain loop over the model's forward with a reused cache (no
 `generate` bookkeeping per step); beam search keeps `generate`.
 """
@@ -77,7 +78,8 @@ def _eos_ids(model) -> list[int]:
 def _token_picker(gen_kwargs: dict):
     """Next-token rule for greedy or nucleus decoding, the same warpers `generate` applies."""
     if not gen_kwargs.get("do_sample"):
-        return lambda scores: scores.argmax(dim=-1)
+        # max(dim).indices is argmax (both document the first maximal index) at ~2.5x its speed on a CPU
+        return lambda scores: scores.max(dim=-1).indices
     from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
     warpers = LogitsProcessorList()
@@ -110,6 +112,40 @@ def _decode_loop(gen_kwargs: dict) -> str | None:
     return None if gen_kwargs.get("do_sample") else "beam"
 
 
+def growing_cache(model, max_len: int):
+    """A KV cache allocated once for `max_len` positions that hands attention only the positions
+    filled so far (a view, like DynamicCache's keys, without its copy per step).
+
+    transformers' StaticCache attends over all `max_len` positions, empty ones masked: a third
+    more attention work over a block's 64 + 64 positions. Each layer's `keys`/`values` stay the
+    whole buffers, so beam search reorders them in place.
+    """
+    from transformers.cache_utils import Cache, StaticLayer
+
+    class GrowingLayer(StaticLayer):
+        is_compileable = False
+
+        def __init__(self, max_cache_len: int):
+            super().__init__(max_cache_len)
+            self.length = 0
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            start, self.length = self.length, self.length + key_states.shape[-2]
+            self.keys[:, :, start:self.length] = key_states
+            self.values[:, :, start:self.length] = value_states
+            return self.keys[:, :, :self.length], self.values[:, :, :self.length]
+
+        def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+            return self.length + query_length, 0
+
+        def get_seq_length(self) -> int:
+            return self.length
+
+    return Cache(layers=[GrowingLayer(max_len) for _ in range(model.config.num_hidden_layers)])
+
+
 @torch.no_grad()
 def decode_batch(model, input_ids: torch.Tensor, attention: torch.Tensor, new_tokens: int, pick,
                  forbidden: list[int]) -> torch.Tensor:
@@ -118,14 +154,12 @@ def decode_batch(model, input_ids: torch.Tensor, attention: torch.Tensor, new_to
     Position ids count real tokens only (as `generate` does), so a padded row decodes as it would alone;
     `forbidden` ids (EOS) never come out, so every row gets exactly `new_tokens` tokens.
     """
-    from transformers import StaticCache
-
     rows, width = input_ids.shape
     device = input_ids.device
     mask = torch.cat([attention, torch.ones((rows, new_tokens), dtype=attention.dtype, device=device)], dim=1)
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
     next_position = positions[:, -1:] + 1
-    cache = StaticCache(config=model.config, max_cache_len=width + new_tokens)
+    cache = growing_cache(model, width + new_tokens)
     out = torch.empty((rows, new_tokens), dtype=torch.long, device=device)
     logits = model(input_ids=input_ids, attention_mask=attention, position_ids=positions, past_key_values=cache,
                    use_cache=True, logits_to_keep=1).logits[:, -1, :]
@@ -161,7 +195,7 @@ def beam_batch(model, input_ids: torch.Tensor, attention: torch.Tensor, new_toke
     With a fixed length no hypothesis ends early, so the best sequence is the top candidate of the last step.
     The prompt is run once per block (not once per beam) and its cache is copied to the K beams.
     """
-    from transformers import DynamicCache, StaticCache
+    from transformers import DynamicCache
 
     rows, width = input_ids.shape
     device = input_ids.device
@@ -169,7 +203,7 @@ def beam_batch(model, input_ids: torch.Tensor, attention: torch.Tensor, new_toke
     positions = (attention.cumsum(-1) - 1).clamp(min=0)
     logits = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
                    past_key_values=prompt_cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
-    cache = StaticCache(config=model.config, max_cache_len=width + new_tokens)
+    cache = growing_cache(model, width + new_tokens)
     for i, layer in enumerate(prompt_cache.layers):
         cache.update(layer.keys.repeat_interleave(num_beams, 0), layer.values.repeat_interleave(num_beams, 0), i)
     del prompt_cache

@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from selfconsuming.code_deps import script_modules
+from selfconsuming.code_deps import code_stamp
 from selfconsuming.recipes import (base_decodings, filters, gen0_key, replicate_seed, setup_recipe,
                                    synthetic_generations_for)
 from selfconsuming.summary import corpus_identity
@@ -278,9 +278,9 @@ SCRIPTS = Path(workflow.basedir) / "scripts"
 
 
 def code_of(script):
-    """Source files of the package modules in the import closure of a rule's script
-    (computed, not listed), so editing any of them re-runs the rule."""
-    return [str(p) for p in script_modules(SCRIPTS / script, SCRIPTS)]
+    """The rule's code input: a stamp file standing for the package modules in the import closure of
+    its script (computed, not listed), as new as the newest of them, so editing any re-runs the rule."""
+    return [str(code_stamp(SCRIPTS / script, SCRIPTS, f"{RESULTS}/.code"))]
 
 
 def all_outputs():
