@@ -7,7 +7,7 @@ runs from the first job start to the last job end (or last log write). Fine-tuni
 also matched with their model's training.json, so the start-up overhead (job seconds minus
 training seconds) is printed per rule.
 
-Usage: python benchmarks/bench_run.py results/<run>
+Usage: python benchmarks/bench_run.py [results/<run>, default results/default]
 """
 
 import json

@@ -6,7 +6,7 @@ belongs to the world and does not repeat an earlier sentence of the article;
 (a greedy loop of one valid sentence scores 1.0). This script re-scores every model
 corpus with `scoring.oracle_table` (so it also works on runs scored before the
 repeat rule) and prints per-model Pearson r of mean TQI with both readings.
-Usage: python benchmarks/bench_tqi_oracle.py results/<run>
+Usage: python benchmarks/bench_tqi_oracle.py [results/<run>, default results/default]
 """
 
 import sys
@@ -39,4 +39,4 @@ def main(run: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1] if len(sys.argv) > 1 else "results/default"))
