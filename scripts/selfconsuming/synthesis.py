@@ -2,9 +2,9 @@
 
 Blocks from all articles are generated together in left-padded batches with a KV cache
 that attends only over the positions filled so far; blocks are sorted by length so full
-blocks never see padding. Greedy and
-nucleus decoding run a plain loop over the model's forward with a reused cache (no
-`generate` bookkeeping per step); beam search keeps `generate`.
+blocks never see padding. Greedy, nucleus and fixed-length beam decoding run plain loops
+over the model's forward with that cache (no `generate` bookkeeping per step); any other
+`generate` arguments fall back to `generate`.
 """
 
 import logging
