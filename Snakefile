@@ -37,3 +37,15 @@ rule all:
     input:
         all_outputs(),
     default_target: True
+
+
+onstart:
+    start_job_server()
+
+
+onsuccess:
+    stop_job_server()
+
+
+onerror:
+    stop_job_server()

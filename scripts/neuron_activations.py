@@ -1,3 +1,7 @@
+from selfconsuming.jobserver import delegate
+
+delegate(__real_file__)  # __real_file__: the job script Snakemake wrote; a local run hands it to a preloaded worker
+
 from selfconsuming.io import read_jsonl, write_arrays
 from selfconsuming.models import load_causal_lm, load_tokenizer
 from selfconsuming.neurons import mean_block_activations

@@ -1,3 +1,7 @@
+from selfconsuming.jobserver import delegate
+
+delegate(__real_file__)  # __real_file__: the job script Snakemake wrote; a local run hands it to a preloaded worker
+
 from selfconsuming.io import read_jsonl
 from selfconsuming.pretrain import pretrain_world_gpt2
 from selfconsuming.runner import job_device, rule_logging

@@ -1,3 +1,7 @@
+from selfconsuming.jobserver import delegate
+
+delegate(__real_file__)  # __real_file__: the job script Snakemake wrote; a local run hands it to a preloaded worker
+
 from selfconsuming.loop import synthesize_generation
 from selfconsuming.runner import job_device, rule_logging
 

@@ -1,6 +1,7 @@
 # Helpers shared by the rules: paths, recipes, resources. No rule lives here.
 
 import shutil
+import tempfile
 from pathlib import Path
 
 from selfconsuming.code_deps import code_stamp
@@ -335,3 +336,24 @@ def mitigation_setups():
 
 def decoding_setups():
     return [s for s in SETUPS if s in ("deterministic", "beam", "nucleus")] or SETUPS
+
+
+JOB_SERVER = {}
+
+
+def start_job_server():
+    """Local runs: model jobs fork from one process with torch and transformers imported
+    (selfconsuming.jobserver); cluster jobs and `job_server: false` run each job in a fresh python."""
+    if config["job_server"] and workflow.local_exec:
+        from selfconsuming.jobserver import start_server
+
+        JOB_SERVER["folder"] = tempfile.mkdtemp(prefix="selfconsuming-jobs-")
+        JOB_SERVER["process"], _ = start_server(JOB_SERVER["folder"])
+
+
+def stop_job_server():
+    if JOB_SERVER:
+        from selfconsuming.jobserver import stop_server
+
+        stop_server(JOB_SERVER.pop("process"))
+        shutil.rmtree(JOB_SERVER.pop("folder"), ignore_errors=True)
