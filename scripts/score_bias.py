@@ -1,3 +1,7 @@
+from selfconsuming.jobserver import delegate
+
+delegate(__real_file__)  # __real_file__: the job script Snakemake wrote; a local run hands it to a preloaded worker
+
 import pandas as pd
 
 from selfconsuming.classifier import load_leaning_classifier

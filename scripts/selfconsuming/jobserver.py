@@ -26,12 +26,14 @@ import time
 
 ENV = "SELFCONSUMING_JOB_SERVER"  # the server's socket path, in the environment of a local run's jobs
 IN_WORKER = "SELFCONSUMING_JOB_WORKER"  # set in a worker, whose own `delegate` call then runs the job
-# What the model jobs import from outside the workflow: the seconds of start-up a worker skips.
+# What the model and scoring jobs import from outside the workflow: the start-up a worker skips
+# (~4 s of torch and transformers, ~2 s more for scoring).
 PRELOAD = ("numpy", "torch", "tqdm.auto", "safetensors.torch", "tokenizers",
            "snakemake.iocontainers", "snakemake.logging",  # what Snakemake's preamble imports
            "transformers.modeling_utils", "transformers.models.auto.modeling_auto",
            "transformers.models.auto.tokenization_auto", "transformers.models.gpt2.modeling_gpt2",
-           "transformers.optimization", "transformers.cache_utils", "transformers.generation")
+           "transformers.optimization", "transformers.cache_utils", "transformers.generation",
+           "pandas", "scipy.stats", "sklearn.linear_model", "spacy", "sentence_transformers")  # scoring
 # Thread counts fixed when a native library loads; a job's own count is set again in the job.
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                      "GOTO_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}

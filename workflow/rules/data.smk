@@ -79,7 +79,7 @@ rule pretrain_base:
         logged("pretrain_base"),
     benchmark:
         benchmarked("pretrain_base")
-    threads: GPU["threads"]
+    threads: config["model"]["world_gpt2"]["threads"]  # fixed by the recipe (local and SLURM alike)
     resources:
         **GPU_JOB,
     conda:
