@@ -71,6 +71,8 @@ def main(run_dir: str) -> None:
     wall, busy = last - first, jobs["s"].sum()
     print(f"\n{len(jobs)} jobs, {busy:.0f} job-seconds; run wall {wall:.0f} s (first job start to last job end); "
           f"job-seconds / wall = {busy / wall:.2f} (the cores kept busy on average)")
+    print("mean_cpu_s is the CPU of each job's own process: a job the local job server ran in a forked "
+          "worker shows only the hand-over (job_server: false measures the work itself)")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ def server(tmp_path_factory):
         os.environ[jobserver.ENV] = before
 
 
-def run_job(tmp_path, socket_path, **env):
+def run_job(tmp_path, socket_path, python=sys.executable, **env):
     script = tmp_path / "job.py"
     script.write_text(JOB)
     work = tmp_path / "work"
@@ -53,7 +53,7 @@ def run_job(tmp_path, socket_path, **env):
     full.update(PYTHONPATH=str(SCRIPTS), MARK="job-env", **env)
     if socket_path:
         full[jobserver.ENV] = socket_path
-    return subprocess.Popen([sys.executable, str(script), "an-arg"], cwd=work, env=full,
+    return subprocess.Popen([python, str(script), "an-arg"], cwd=work, env=full,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), work
 
 
@@ -85,6 +85,16 @@ def test_slurm_jobs_never_delegate(server, tmp_path):
     job, _ = run_job(tmp_path, server, SLURM_JOB_ID="7")
     out, _ = job.communicate(timeout=60)
     assert json.loads(out)["pid"] == job.pid
+
+
+def test_another_environments_job_runs_itself(server, tmp_path):
+    """A job of another python environment (a rule's conda env) must not run in this one's worker."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")], check=True)
+    job, _ = run_job(tmp_path, server, python=str(tmp_path / "env" / "bin" / "python"))
+    out, err = job.communicate(timeout=60)
+    assert job.returncode == 0, err
+    seen = json.loads(out)
+    assert seen["pid"] == job.pid and not seen["preloaded"]
 
 
 def _wait_for_file(path, seconds=60):

@@ -179,3 +179,12 @@ def test_every_rule_script_reaches_text_py_where_it_turns_articles_into_model_in
     for name in ("finetune.py", "synthesize.py", "pretrain_base.py", "train_classifier.py", "score_bias.py"):
         files = {p.name for p in script_modules(scripts / name, scripts)}
         assert "text.py" in files and "io.py" in files, name
+
+
+def test_the_job_server_is_no_code_dependency():
+    """How a job runs (a fresh python or a preloaded worker) never changes what it computes:
+    editing the job server must not re-run the model jobs that hand themselves to it."""
+    scripts = REPO / "scripts"
+    for name in ("finetune.py", "synthesize.py", "score_quality.py"):
+        assert "from selfconsuming.jobserver import delegate" in (scripts / name).read_text()
+        assert "jobserver.py" not in {p.name for p in script_modules(scripts / name, scripts)}, name

@@ -8,6 +8,8 @@ from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = "selfconsuming"
+# Modules that decide how a job runs, never what it computes: editing one re-runs nothing.
+EXECUTION_ONLY = {f"{PACKAGE}.jobserver"}
 
 
 def _module_file(name: str, root: Path) -> Path | None:
@@ -57,7 +59,7 @@ def _closure(script: Path, root: Path) -> tuple[Path, ...]:
     todo = [script]
     while todo:
         path = todo.pop()
-        for name in _imported_names(path, root):
+        for name in _imported_names(path, root) - EXECUTION_ONLY:
             for dotted in _with_parents(name):
                 found = _module_file(dotted, root)
                 if found is not None and found not in seen:
@@ -72,7 +74,7 @@ def script_modules(script, root) -> list[Path]:
 
     Imports anywhere in a file count, including those inside functions: a lazy import
     is still code the rule runs. A package's `data/` folder (the world's phrase banks)
-    counts as code of that package.
+    counts as code of that package. EXECUTION_ONLY modules (the job server) do not count.
     """
     return list(_closure(Path(script).resolve(), Path(root).resolve()))
 

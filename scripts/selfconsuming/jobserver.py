@@ -49,16 +49,18 @@ def delegate(script: str) -> None:
     path = os.environ.get(ENV)
     if not path or os.environ.get(IN_WORKER) or os.environ.get("SLURM_JOB_ID"):
         return
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         conn.connect(path)
         request = {"script": os.path.abspath(script), "cwd": os.getcwd(), "env": dict(os.environ),
-                   "argv": sys.argv}
+                   "argv": sys.argv, "prefix": sys.prefix}
         socket.send_fds(conn, [json.dumps(request).encode()], [0, 1, 2])
-        worker = json.loads(conn.recv(MAX_MESSAGE))["pid"]
-    except OSError:
+        worker = json.loads(conn.recv(MAX_MESSAGE) or b'{"pid": null}')["pid"]
+    except (OSError, ValueError):
+        worker = None  # no server (not up yet, or gone): run here
+    if worker is None:  # or the server refused: another python (a conda env's) runs this job
         conn.close()
-        return  # no server (not up yet, or gone): run here
+        return
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(_wait_for_worker(conn, worker))
@@ -88,7 +90,10 @@ def serve(path: str, parent: int) -> None:
     """Import PRELOAD, then accept jobs on the socket `path` until SIGTERM or until `parent`
     (the Snakemake process) is gone."""
     for module in PRELOAD:
-        __import__(module)
+        try:
+            __import__(module)
+        except ImportError as error:  # an environment without it: its jobs import it themselves
+            print(f"job server: not preloading {module}: {error}", flush=True)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # supervisors are reaped by the kernel
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -117,6 +122,9 @@ def _supervise(conn: socket.socket) -> None:
     try:
         data, fds, _, _ = socket.recv_fds(conn, MAX_MESSAGE, 3)
         request = json.loads(data)
+        if request["prefix"] != sys.prefix:  # another environment's job (a conda env): it runs itself
+            conn.sendall(json.dumps({"pid": None}).encode())
+            return
         worker = os.fork()
         if worker == 0:
             conn.close()

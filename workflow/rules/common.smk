@@ -1,6 +1,7 @@
 # Helpers shared by the rules: paths, recipes, resources. No rule lives here.
 
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -343,8 +344,9 @@ JOB_SERVER = {}
 
 def start_job_server():
     """Local runs: model jobs fork from one process with torch and transformers imported
-    (selfconsuming.jobserver); cluster jobs and `job_server: false` run each job in a fresh python."""
-    if config["job_server"] and workflow.local_exec:
+    (selfconsuming.jobserver, Linux only); cluster jobs, jobs in a conda env and `job_server: false`
+    run each job in a fresh python."""
+    if config["job_server"] and workflow.local_exec and sys.platform.startswith("linux"):
         from selfconsuming.jobserver import start_server
 
         JOB_SERVER["folder"] = tempfile.mkdtemp(prefix="selfconsuming-jobs-")
