@@ -59,8 +59,10 @@ def _closure(script: Path, root: Path) -> tuple[Path, ...]:
     todo = [script]
     while todo:
         path = todo.pop()
-        for name in _imported_names(path, root) - EXECUTION_ONLY:
+        for name in _imported_names(path, root):
             for dotted in _with_parents(name):
+                if dotted in EXECUTION_ONLY:
+                    break  # nor what it imports, nor `from jobserver import name`
                 found = _module_file(dotted, root)
                 if found is not None and found not in seen:
                     seen.add(found)
