@@ -19,7 +19,8 @@ import json, os, sys, time
 from selfconsuming.jobserver import delegate
 delegate(__file__)
 print(json.dumps({"pid": os.getpid(), "cwd": os.getcwd(), "mark": os.environ.get("MARK"),
-                  "preloaded": "transformers.modeling_utils" in sys.modules, "argv": sys.argv[1:]}))
+                  "preloaded": "transformers.modeling_utils" in sys.modules, "argv": sys.argv[1:],
+                  "path0": sys.path[0]}))
 sys.stderr.write("to stderr\\n")
 if os.environ.get("SLEEP"):
     open(os.environ["PIDFILE"], "w").write(str(os.getpid()))
@@ -65,6 +66,7 @@ def test_worker_runs_the_job_as_the_job(server, tmp_path):
     assert seen["pid"] != job.pid, "a worker, not the job's own process, ran the script"
     assert seen["preloaded"], "the worker has the preloaded modules"
     assert seen["cwd"] == str(work) and seen["mark"] == "job-env" and seen["argv"] == ["an-arg"]
+    assert seen["path0"] == str(tmp_path), "imports resolve as in `python job.py`: the script's folder first"
     assert "to stderr" in err
 
 

@@ -157,7 +157,8 @@ def _kill(pid: int) -> None:
 
 
 def _work(request: dict, fds: list[int]) -> None:
-    """In the worker: become the job (its stdio, directory, environment) and run its script. Never returns."""
+    """In the worker: become the job (its stdio, directory, environment) and run its script. Never returns:
+    it exits with os._exit, since a normal exit would run the server's own clean-up on the way out."""
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -169,6 +170,7 @@ def _work(request: dict, fds: list[int]) -> None:
         os.environ.update(request["env"])
         os.environ[IN_WORKER] = "1"
         sys.argv = list(request["argv"])
+        sys.path[0] = os.path.dirname(request["script"])  # as `python script`; the server's was its -m directory
         runpy.run_path(request["script"], run_name="__main__")
         code = 0
     except SystemExit as exit_:
@@ -178,6 +180,9 @@ def _work(request: dict, fds: list[int]) -> None:
 
         traceback.print_exc()
     finally:
+        import atexit
+
+        atexit._run_exitfuncs()  # what an exiting python runs; os._exit below skips it
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
