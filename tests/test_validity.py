@@ -162,3 +162,26 @@ def test_figure_and_html_are_written(tmp_path):
 def test_missing_columns_are_named():
     with pytest.raises(ValueError, match="tqi"):
         validity.validity_table(_scores().drop(columns="tqi"))
+
+
+def test_agreement_is_split_by_how_sure_the_oracle_is():
+    """Articles binned by the oracle's largest posterior; each bin's pooled agreement is its own
+    hits over its own articles, with a Wilson interval."""
+    scores = _scores(noise=0.3)
+    labelled = scores["oracle_label"].notna()
+    rng = np.random.default_rng(3)
+    sure = rng.choice([0.4, 0.7, 0.95, 1.0], size=len(scores))  # one bin per value; 1.0 is "sure"
+    for leaning in LEANINGS:
+        scores[f"oracle_p_{leaning}"] = np.where(scores["oracle_label"] == leaning, sure, (1 - sure) / 2)
+    table = validity.validity_table(scores)
+    overall = validity.validity_overall(table)
+    models = scores[labelled & ~scores["corpus"].isin(["human", "base"])]
+    hit = models["label"] == models["oracle_label"]
+    conf = models[[f"oracle_p_{leaning}" for leaning in LEANINGS]].max(axis=1)
+    for name, inside in (("weak", conf < 0.6), ("moderate", (conf >= 0.6) & (conf < 0.9)),
+                         ("sure", conf >= 0.9)):
+        row = overall[overall["check"].str.contains(f"oracle {name}:")].iloc[0]
+        assert row["n"] == inside.sum() > 0
+        assert row["value"] == pytest.approx(hit[inside].mean())
+        assert row["ci_lo"] < row["value"] < row["ci_hi"]
+    assert (table[["n_oracle_weak", "n_oracle_moderate", "n_oracle_sure"]].sum(axis=1) == table["oracle_n"]).all()

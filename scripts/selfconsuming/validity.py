@@ -50,6 +50,10 @@ TABLE_COLUMNS = ["corpus", "kind", "setup", "replicate", "generation", "n_articl
                  "r_tqi_valid", "ppl_median", "r_logppl_valid"]
 # Oracle (rows) x classifier (columns) counts per corpus, so kappa can be pooled exactly.
 CONFUSION_COLUMNS = [f"n_oracle_{o}_clf_{c}" for o in LEANINGS for c in LEANINGS]
+# How sure the oracle is of an article's leaning (its largest posterior): one valid sentence
+# often leaves it near a coin toss, and agreement with a coin toss says little of the classifier.
+CONFIDENCE_BINS = (("weak", 0.0, 0.6), ("moderate", 0.6, 0.9), ("sure", 0.9, 1.0))
+CONFIDENCE_COLUMNS = [f"n_{what}_{name}" for name, _, _ in CONFIDENCE_BINS for what in ("oracle", "agree")]
 OVERALL_COLUMNS = ["check", "value", "ci_lo", "ci_hi", "n", "target", "met", "note"]
 
 
@@ -129,7 +133,7 @@ def _corpus_row(corpus: str, part: pd.DataFrame, oracle: bool) -> dict:
         row.update(oracle_n=0, agreement=np.nan, kappa=np.nan, classifier_right_share=np.nan,
                    oracle_right_share=np.nan, oracle_valid_mean=np.nan, oracle_parsed_mean=np.nan,
                    r_tqi_valid=np.nan,
-                   r_logppl_valid=np.nan, **{c: 0 for c in CONFUSION_COLUMNS})
+                   r_logppl_valid=np.nan, **{c: 0 for c in CONFUSION_COLUMNS + CONFIDENCE_COLUMNS})
         return row
     labelled = part[part["oracle_label"].isin(LEANINGS) & part["label"].isin(LEANINGS)]
     row["oracle_n"] = len(labelled)
@@ -148,7 +152,28 @@ def _corpus_row(corpus: str, part: pd.DataFrame, oracle: bool) -> dict:
     counts = pd.crosstab(labelled["oracle_label"], labelled["label"]).reindex(
         index=list(LEANINGS), columns=list(LEANINGS), fill_value=0)
     row.update({f"n_oracle_{o}_clf_{c}": int(counts.loc[o, c]) for o in LEANINGS for c in LEANINGS})
+    row.update(_confidence_counts(labelled))
     return row
+
+
+def oracle_confidence(scores: pd.DataFrame) -> pd.Series:
+    """The oracle's largest posterior per article (NaN where the scores lack oracle_p_*)."""
+    columns = [f"oracle_p_{leaning}" for leaning in LEANINGS]
+    if not set(columns) <= set(scores.columns):
+        return pd.Series(np.nan, index=scores.index)
+    return scores[columns].max(axis=1)
+
+
+def _confidence_counts(labelled: pd.DataFrame) -> dict:
+    """Per CONFIDENCE_BINS bin: articles the oracle labelled with that confidence, and agreements."""
+    sure = oracle_confidence(labelled)
+    agree = labelled["label"] == labelled["oracle_label"]
+    out = {}
+    for i, (name, lo, hi) in enumerate(CONFIDENCE_BINS):
+        inside = (sure >= lo) & ((sure < hi) if i < len(CONFIDENCE_BINS) - 1 else (sure <= hi))
+        out[f"n_oracle_{name}"] = int(inside.sum())
+        out[f"n_agree_{name}"] = int((inside & agree).sum())
+    return out
 
 
 def _order(table: pd.DataFrame) -> pd.DataFrame:
@@ -168,7 +193,8 @@ def validity_table(scores: pd.DataFrame) -> pd.DataFrame:
     `oracle_n` counts articles both the oracle and the classifier labelled; agreement,
     kappa and both right shares are on those, `classifier_right_share_all` on every
     article. The per-corpus confusion counts (`n_oracle_<o>_clf_<c>`) let
-    `validity_overall` pool kappa exactly.
+    `validity_overall` pool kappa exactly; `n_oracle_<bin>` and `n_agree_<bin>` count
+    those articles and the agreements per bin of the oracle's confidence (CONFIDENCE_BINS).
     """
     _require_columns(scores, SCORE_COLUMNS, "scores")
     if scores.empty:
@@ -176,7 +202,7 @@ def validity_table(scores: pd.DataFrame) -> pd.DataFrame:
     oracle = has_oracle(scores)
     rows = [_corpus_row(corpus, part, oracle)
             for corpus, part in scores.groupby("corpus", sort=False)]
-    table = pd.DataFrame(rows)[TABLE_COLUMNS + CONFUSION_COLUMNS]
+    table = pd.DataFrame(rows)[TABLE_COLUMNS + CONFUSION_COLUMNS + CONFIDENCE_COLUMNS]
     return _order(table)
 
 
@@ -220,6 +246,23 @@ def _agreement_checks(table: pd.DataFrame, what: str) -> list[dict]:
                    note="pooled over articles"),
             _check(f"Cohen's kappa with oracle label ({what})", _kappa(oracle, classifier), n=n,
                    note="pooled over articles; chance-corrected")]
+
+
+def _confidence_checks(models: pd.DataFrame) -> list[dict]:
+    """Pooled agreement (Wilson 95% CI) per bin of the oracle's confidence, over the model corpora."""
+    if not all(c in models.columns for c in CONFIDENCE_COLUMNS):
+        return []
+    rows = []
+    for name, lo, hi in CONFIDENCE_BINS:
+        n, hits = int(models[f"n_oracle_{name}"].sum()), int(models[f"n_agree_{name}"].sum())
+        check = f"agreement with oracle label (model corpora, oracle {name}: posterior {lo:g}-{hi:g})"
+        if n == 0:
+            rows.append(_check(check, np.nan, n=0, note="no article in this bin"))
+            continue
+        ci_lo, ci_hi = proportion_confint(hits, n, alpha=0.05, method="wilson")
+        rows.append(_check(check, hits / n, float(ci_lo), float(ci_hi), n,
+                           note="pooled over articles; the oracle's largest posterior in this range"))
+    return rows
 
 
 def _classifier_checks(classifier_metrics) -> list[dict]:
@@ -273,6 +316,7 @@ def validity_overall(table: pd.DataFrame, min_oracle_n: int = 15,
                              _log(models["ppl_median"]), models["oracle_valid_mean"],
                              note="all model corpora; expected negative"))
         rows += _agreement_checks(models, "model corpora")
+        rows += _confidence_checks(models)
         for kind in REFERENCE_CORPORA:
             ref = table[table["kind"] == kind]
             if len(ref):
