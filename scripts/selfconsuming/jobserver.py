@@ -49,6 +49,7 @@ def delegate(script: str) -> None:
     path = os.environ.get(ENV)
     if not path or os.environ.get(IN_WORKER) or os.environ.get("SLURM_JOB_ID"):
         return
+    conn = None
     try:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         conn.connect(path)
@@ -59,7 +60,8 @@ def delegate(script: str) -> None:
     except (OSError, ValueError):
         worker = None  # no server (not up yet, or gone): run here
     if worker is None:  # or the server refused: another python (a conda env's) runs this job
-        conn.close()
+        if conn is not None:
+            conn.close()
         return
     sys.stdout.flush()
     sys.stderr.flush()
@@ -132,16 +134,26 @@ def _supervise(conn: socket.socket) -> None:
         for fd in fds:
             os.close(fd)
         conn.sendall(json.dumps({"pid": worker}).encode())
+        exited = _exit_watch(worker)
         while True:
             done, status = os.waitpid(worker, os.WNOHANG)
             if done:
                 conn.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode())
                 break
-            if select.select([conn], [], [], 0.2)[0] and not conn.recv(MAX_MESSAGE):
+            ready = select.select([conn] + exited, [], [], None if exited else 0.05)[0]
+            if conn in ready and not conn.recv(MAX_MESSAGE):
                 _kill(worker)  # the job's process is gone: Snakemake killed the job
                 break
     finally:
         os._exit(0)
+
+
+def _exit_watch(pid: int) -> list[int]:
+    """[a descriptor that turns readable when `pid` exits] (Linux pidfd), or [] to poll instead."""
+    try:
+        return [os.pidfd_open(pid)]
+    except (AttributeError, OSError):
+        return []
 
 
 def _kill(pid: int) -> None:
