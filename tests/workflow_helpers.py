@@ -1,5 +1,7 @@
 """Running the workflow from tests: a tiny config on a tiny randomly initialised GPT-2."""
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -85,3 +87,52 @@ def planned_jobs(dry_run_output: str) -> list[tuple[str, str]]:
 def dry_run_jobs(workdir, configfile) -> list[tuple[str, str]]:
     proc = run_snakemake(workdir, configfile, "-n")
     return planned_jobs(proc.stdout + "\n" + proc.stderr)
+
+
+# ---- comparing two runs' results ----------------------------------------------------------
+
+WALL_CLOCK = re.compile(r"(^|_)seconds$|per_second$")  # timing fields: the one thing two runs may differ in
+
+
+def _without_timings(value):
+    if isinstance(value, dict):
+        return {k: _without_timings(v) for k, v in value.items() if not WALL_CLOCK.search(k)}
+    if isinstance(value, list):
+        return [_without_timings(v) for v in value]
+    return value
+
+
+def comparable(name: str, data: bytes):
+    """A result file's content as two runs of the same work must agree on it: bytes, but JSON and
+    CSV without their timing fields (seconds, tokens per second). Pickled scikit-learn models
+    (*.joblib) are left out: a fitted TfidfVectorizer keeps the id() of its stop-word list and
+    Counters keep the process's string-hash order, so equal models pickle to different bytes;
+    what they compute is compared through the scores they wrote (scores/, quality/, metrics/)."""
+    if name.endswith(".joblib"):
+        return None
+    if name.endswith(".json"):
+        return _without_timings(json.loads(data))
+    if name.endswith(".csv"):
+        import io
+
+        import pandas as pd
+
+        table = pd.read_csv(io.BytesIO(data))
+        return table.drop(columns=[c for c in table.columns if WALL_CLOCK.search(str(c))]).to_csv(index=False)
+    return data
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under root (symlinks as their targets), but logs and benchmarks (timings)."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = Path(dirpath).relative_to(root)
+        if rel.parts[:1] in (("logs",), ("benchmarks",)):
+            continue
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            if path.is_symlink():
+                out[str(rel / name)] = b"-> " + os.readlink(path).encode()
+            elif path.is_file():
+                out[str(rel / name)] = path.read_bytes()
+    return out

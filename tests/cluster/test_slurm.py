@@ -26,7 +26,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow_helpers import REPO, SNAKEMAKE, build_tiny_world_gpt2, run_snakemake, tiny_config, write_config
+from workflow_helpers import (REPO, SNAKEMAKE, build_tiny_world_gpt2, comparable, run_snakemake, tiny_config,
+                              tree, write_config)
 
 # What tests/cluster/local-slurm.sh brings up.
 CPU_PARTITION, GPU_PARTITION, ACCOUNT = "cpu", "gpu", "selfconsuming"
@@ -221,53 +222,6 @@ def squeue_running() -> dict[str, str]:
     proc = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i|%k"], capture_output=True, text=True,
                           timeout=30)
     return dict(line.split("|", 1) for line in proc.stdout.splitlines() if "|" in line)
-
-
-WALL_CLOCK = re.compile(r"(^|_)seconds$|per_second$")  # timing fields: the one thing two runs may differ in
-
-
-def _without_timings(value):
-    if isinstance(value, dict):
-        return {k: _without_timings(v) for k, v in value.items() if not WALL_CLOCK.search(k)}
-    if isinstance(value, list):
-        return [_without_timings(v) for v in value]
-    return value
-
-
-def comparable(name: str, data: bytes):
-    """A result file's content as two runs of the same work must agree on it: bytes, but JSON and
-    CSV without their timing fields (seconds, tokens per second). Pickled scikit-learn models
-    (*.joblib) are left out: a fitted TfidfVectorizer keeps the id() of its stop-word list and
-    Counters keep the process's string-hash order, so equal models pickle to different bytes;
-    what they compute is compared through the scores they wrote (scores/, quality/, metrics/)."""
-    if name.endswith(".joblib"):
-        return None
-    if name.endswith(".json"):
-        return _without_timings(json.loads(data))
-    if name.endswith(".csv"):
-        import io
-
-        import pandas as pd
-
-        table = pd.read_csv(io.BytesIO(data))
-        return table.drop(columns=[c for c in table.columns if WALL_CLOCK.search(str(c))]).to_csv(index=False)
-    return data
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file under root (symlinks as their targets), but logs and benchmarks (timings)."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = Path(dirpath).relative_to(root)
-        if rel.parts[:1] in (("logs",), ("benchmarks",)):
-            continue
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            if path.is_symlink():
-                out[str(rel / name)] = b"-> " + os.readlink(path).encode()
-            elif path.is_file():
-                out[str(rel / name)] = path.read_bytes()
-    return out
 
 
 # ---- the runs ------------------------------------------------------------------------------
