@@ -1,8 +1,8 @@
 """Local runs: model jobs fork from one process that has torch and transformers imported.
 
-A fresh python spends ~3.5 s of a core importing torch and transformers before a job
-does anything: a quarter of a fine-tuning job and half of a synthesis job in the default
-run. `serve` imports them once. A job script's first call, `delegate(__real_file__)`,
+A fresh python spends ~5 s of a core importing torch and transformers before a job does
+anything: in benchmarks/bench_job.py, side by side, a default fine-tuning job takes 12.7 s
+fresh and 7.2 s served, a greedy synthesis job 7.6 s and 1.9 s. `serve` imports them once. A job script's first call, `delegate(__real_file__)`,
 hands the script Snakemake wrote (preamble and all) to the server, with the job's stdin,
 stdout, stderr, working directory and environment, and waits. The server forks a
 supervisor per job, which forks the worker that runs the script, relays the worker's exit
@@ -217,10 +217,10 @@ def start_server(folder: str) -> tuple[object, str]:
     env = {**os.environ, **ONE_THREAD, "PYTHONPATH": os.pathsep.join(
         [scripts] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
     env.pop(ENV, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "selfconsuming.jobserver", path, str(os.getpid())],
-        env=env, start_new_session=True, stdin=subprocess.DEVNULL,
-        stdout=open(os.path.join(folder, "server.log"), "w"), stderr=subprocess.STDOUT)
+    with open(os.path.join(folder, "server.log"), "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "selfconsuming.jobserver", path, str(os.getpid())],
+            env=env, start_new_session=True, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     os.environ[ENV] = path
     return process, path
 

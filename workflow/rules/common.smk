@@ -354,6 +354,7 @@ def start_job_server():
 
 
 def stop_job_server():
+    """At the run's end or first error; jobs still running finish on their own."""
     if JOB_SERVER:
         from selfconsuming.jobserver import stop_server
 
