@@ -132,17 +132,14 @@ def main(run_dir: str = "results/default", repeats: int = 3, rules: str = "finet
                 over = [r[1] - r[3] for r in mine]
                 line += (f"; training {min(r[3] for r in mine):.2f} s; wall - training best {min(over):.2f} s, "
                          f"mean {sum(over) / len(over):.2f} s (target <= 2 s)")
-            print(line + f"; heavy imports: {mine[-1][4] or 'none'}")
+            # a worker holds what the server preloaded: only a fresh job shows what the job itself imports
+            print(line + (f"; heavy imports: {mine[-1][4] or 'none'}" if mode == "fresh" else ""))
 
 
 def start_job_server(folder: Path) -> str:
     """A job server as a local run starts one (selfconsuming.jobserver); returns its socket once it accepts."""
-    _, path = jobserver.start_server(str(folder))
-    deadline = time.monotonic() + 120
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the job server did not start: {(folder / 'server.log').read_text()}")
-        time.sleep(0.1)
+    process, path = jobserver.start_server(str(folder))
+    jobserver.wait_until_accepting(process, path)
     return path
 
 

@@ -34,9 +34,7 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("jobs")
     before = os.environ.get(jobserver.ENV)
     process, path = jobserver.start_server(str(folder))
-    deadline = time.monotonic() + 120
-    while not os.path.exists(path) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+    jobserver.wait_until_accepting(process, path)
     assert os.path.exists(path), (folder / "server.log").read_text()
     yield path
     jobserver.stop_server(process)

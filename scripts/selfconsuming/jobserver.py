@@ -27,7 +27,7 @@ import time
 ENV = "SELFCONSUMING_JOB_SERVER"  # the server's socket path, in the environment of a local run's jobs
 IN_WORKER = "SELFCONSUMING_JOB_WORKER"  # set in a worker, whose own `delegate` call then runs the job
 # What the model and scoring jobs import from outside the workflow: the start-up a worker skips
-# (~4 s of torch and transformers, ~2 s more for scoring).
+# (~5 s of torch and transformers, ~2 s more for scoring).
 PRELOAD = ("numpy", "torch", "tqdm.auto", "safetensors.torch", "tokenizers",
            "snakemake.iocontainers", "snakemake.logging",  # what Snakemake's preamble imports
            "transformers.modeling_utils", "transformers.models.auto.modeling_auto",
@@ -223,6 +223,17 @@ def start_server(folder: str) -> tuple[object, str]:
             env=env, start_new_session=True, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     os.environ[ENV] = path
     return process, path
+
+
+def wait_until_accepting(process, path: str, seconds: float = 120.0) -> None:
+    """Block until the server's socket appears; raise with its log if it exits or takes longer."""
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(path):
+        if process.poll() is not None or time.monotonic() > deadline:
+            log = os.path.join(os.path.dirname(path), "server.log")
+            text = open(log).read() if os.path.exists(log) else ""
+            raise RuntimeError(f"the job server at {path} did not start: {text}")
+        time.sleep(0.1)
 
 
 def stop_server(process) -> None:
