@@ -201,7 +201,7 @@ def test_default_config_plans_66_syntheses_per_replicate(tmp_path):
 def test_the_job_server_changes_no_output(tiny_run, tmp_path):
     """The tiny run's model and scoring jobs ran in workers forked from the job server; a run where
     every job starts its own python (job_server: false) writes the same results."""
-    from workflow_helpers import comparable, tree
+    from workflow_helpers import differing_files, tree
 
     work, config, _ = tiny_run
     fresh = tmp_path / "fresh"
@@ -210,5 +210,4 @@ def test_the_job_server_changes_no_output(tiny_run, tmp_path):
     served = {k: v for k, v in tree(work / "results/tiny").items() if k != "report.html"}
     alone = tree(fresh / "results/tiny")
     assert served.keys() == alone.keys(), set(served) ^ set(alone)
-    differ = sorted(name for name in served if comparable(name, served[name]) != comparable(name, alone[name]))
-    assert differ == [], differ
+    assert differing_files(served, alone) == {}

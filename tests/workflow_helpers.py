@@ -122,6 +122,37 @@ def comparable(name: str, data: bytes):
     return data
 
 
+def differing_files(left: dict[str, bytes], right: dict[str, bytes]) -> dict[str, str]:
+    """The files (of both trees) whose comparable content differs, each with what differs: for a
+    table the columns, how many rows and the largest absolute difference, so that a failure says
+    whether two runs differ in the last bits of a float or in a result."""
+    return {name: _what_differs(name, left[name], right[name]) for name in sorted(left)
+            if name in right and comparable(name, left[name]) != comparable(name, right[name])}
+
+
+def _what_differs(name: str, a: bytes, b: bytes) -> str:
+    import io
+
+    import pandas as pd
+
+    if not name.endswith((".parquet", ".csv")):
+        return "content"
+    read = pd.read_parquet if name.endswith(".parquet") else pd.read_csv
+    x, y = read(io.BytesIO(a)), read(io.BytesIO(b))
+    if list(x.columns) != list(y.columns) or len(x) != len(y):
+        return f"shape {x.shape} vs {y.shape}"
+    out = []
+    for column in x.columns:
+        if x[column].equals(y[column]):
+            continue
+        if x[column].dtype.kind == "f" and y[column].dtype.kind == "f":
+            gap = (x[column] - y[column]).abs()
+            out.append(f"{column}: {int((gap > 0).sum())} rows, max |diff| {gap.max():.3g}")
+        else:
+            out.append(f"{column}: {int((x[column] != y[column]).sum())} rows")
+    return "; ".join(out) or "bytes only"
+
+
 def tree(root: Path) -> dict[str, bytes]:
     """Every file under root (symlinks as their targets), but logs and benchmarks (timings)."""
     out = {}

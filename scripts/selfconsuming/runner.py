@@ -5,9 +5,32 @@ import logging
 import os
 
 
+# The thread-pool sizes OpenMP and the BLAS libraries read when they load.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def limit_threads(n: int) -> None:
+    """Size every thread pool of the job (OpenMP, BLAS) to the rule's threads.
+
+    A job then uses the cores it booked, as SLURM enforces by binding it to them. It
+    also makes its numbers the same on a workstation and on a cluster. For example,
+    a 1-thread job's gradient-boosted trees would otherwise sum gradients on every
+    core here but on one under SLURM, and a parallel float sum depends on the number
+    of threads. Pools of libraries loaded later read the variables; loaded ones are
+    resized now.
+    """
+    from threadpoolctl import threadpool_limits
+
+    n = max(1, int(n))
+    for name in THREAD_VARIABLES:
+        os.environ[name] = str(n)
+    threadpool_limits(limits=n)
+
+
 @contextlib.contextmanager
 def rule_logging(smk):
-    """Redirect stdout/stderr into snakemake.log[0] and configure logging for the job."""
+    """Redirect stdout/stderr into snakemake.log[0], configure logging, and hold the job to its threads."""
+    limit_threads(smk.threads)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     if not smk.config.get("allow_download", False):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from workflow_helpers import (REPO, SNAKEMAKE, build_tiny_world_gpt2, comparable, run_snakemake, tiny_config,
-                              tree, write_config)
+from workflow_helpers import (REPO, SNAKEMAKE, build_tiny_world_gpt2, differing_files, run_snakemake,
+                              tiny_config, tree, write_config)
 
 # What tests/cluster/local-slurm.sh brings up.
 CPU_PARTITION, GPU_PARTITION, ACCOUNT = "cpu", "gpu", "selfconsuming"
@@ -368,8 +368,7 @@ def test_outputs_equal_a_local_run(cpu_runs):
     r = cpu_runs
     local, cluster = tree(r["local"]), tree(r["cluster"])
     assert local.keys() == cluster.keys(), set(local) ^ set(cluster)
-    differ = sorted(name for name in local if comparable(name, local[name]) != comparable(name, cluster[name]))
-    assert differ == [], differ
+    assert differing_files(local, cluster) == {}
 
 
 # ---- device: cuda -------------------------------------------------------------------------
