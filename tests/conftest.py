@@ -29,3 +29,21 @@ def tiny_gpt2_dir(tmp_path_factory):
     from tiny_models import save_tiny_gpt2
 
     return save_tiny_gpt2(tmp_path_factory.mktemp("models") / "tiny-gpt2", [article_text(a) for a in toy_articles(60)])
+
+
+@pytest.fixture(scope="module")
+def job_server(tmp_path_factory):
+    """A running job server (selfconsuming.jobserver): its socket path. Module scope: the server's
+    variable in os.environ would otherwise reach every later workflow run's jobs."""
+    from selfconsuming import jobserver
+
+    folder = tmp_path_factory.mktemp("jobs")
+    before = os.environ.get(jobserver.ENV)
+    process, path = jobserver.start_server(str(folder))
+    jobserver.wait_until_accepting(process, path)
+    assert os.path.exists(path), (folder / "server.log").read_text()
+    yield path
+    jobserver.stop_server(process)
+    assert not os.path.exists(path), "the server removes its socket when it stops"
+    if before is not None:
+        os.environ[jobserver.ENV] = before

@@ -9,8 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from selfconsuming import jobserver
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -29,20 +27,6 @@ sys.exit(int(os.environ.get("CODE", "0")))
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("jobs")
-    before = os.environ.get(jobserver.ENV)
-    process, path = jobserver.start_server(str(folder))
-    jobserver.wait_until_accepting(process, path)
-    assert os.path.exists(path), (folder / "server.log").read_text()
-    yield path
-    jobserver.stop_server(process)
-    assert not os.path.exists(path), "the server removes its socket when it stops"
-    if before is not None:
-        os.environ[jobserver.ENV] = before
-
-
 def run_job(tmp_path, socket_path, python=sys.executable, **env):
     script = tmp_path / "job.py"
     script.write_text(JOB)
@@ -56,8 +40,8 @@ def run_job(tmp_path, socket_path, python=sys.executable, **env):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), work
 
 
-def test_worker_runs_the_job_as_the_job(server, tmp_path):
-    job, work = run_job(tmp_path, server, CODE="3")
+def test_worker_runs_the_job_as_the_job(job_server, tmp_path):
+    job, work = run_job(tmp_path, job_server, CODE="3")
     out, err = job.communicate(timeout=60)
     assert job.returncode == 3
     seen = json.loads(out)
@@ -81,16 +65,16 @@ def test_a_server_that_is_gone_falls_back(tmp_path):
     assert job.returncode == 0 and json.loads(out)["pid"] == job.pid
 
 
-def test_slurm_jobs_never_delegate(server, tmp_path):
-    job, _ = run_job(tmp_path, server, SLURM_JOB_ID="7")
+def test_slurm_jobs_never_delegate(job_server, tmp_path):
+    job, _ = run_job(tmp_path, job_server, SLURM_JOB_ID="7")
     out, _ = job.communicate(timeout=60)
     assert json.loads(out)["pid"] == job.pid
 
 
-def test_another_environments_job_runs_itself(server, tmp_path):
+def test_another_environments_job_runs_itself(job_server, tmp_path):
     """A job of another python environment (a rule's conda env) must not run in this one's worker."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(tmp_path / "env")], check=True)
-    job, _ = run_job(tmp_path, server, python=str(tmp_path / "env" / "bin" / "python"))
+    job, _ = run_job(tmp_path, job_server, python=str(tmp_path / "env" / "bin" / "python"))
     out, err = job.communicate(timeout=60)
     assert job.returncode == 0, err
     seen = json.loads(out)
@@ -116,9 +100,9 @@ def _gone(pid, seconds=15):
     return False
 
 
-def test_sigterm_reaches_the_worker(server, tmp_path):
+def test_sigterm_reaches_the_worker(job_server, tmp_path):
     pidfile = tmp_path / "worker.pid"
-    job, _ = run_job(tmp_path, server, SLEEP="60", PIDFILE=str(pidfile))
+    job, _ = run_job(tmp_path, job_server, SLEEP="60", PIDFILE=str(pidfile))
     worker = _wait_for_file(pidfile)
     job.send_signal(signal.SIGTERM)
     job.communicate(timeout=30)
@@ -126,9 +110,9 @@ def test_sigterm_reaches_the_worker(server, tmp_path):
     assert _gone(worker)
 
 
-def test_killing_the_job_kills_its_worker(server, tmp_path):
+def test_killing_the_job_kills_its_worker(job_server, tmp_path):
     pidfile = tmp_path / "worker.pid"
-    job, _ = run_job(tmp_path, server, SLEEP="60", PIDFILE=str(pidfile))
+    job, _ = run_job(tmp_path, job_server, SLEEP="60", PIDFILE=str(pidfile))
     worker = _wait_for_file(pidfile)
     job.kill()  # as Snakemake kills a job: the worker's supervisor sees the job hang up
     job.communicate(timeout=30)

@@ -29,26 +29,14 @@ sys.stdout.write(json.dumps(out))
 """
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("jobs")
-    before = os.environ.get(jobserver.ENV)
-    process, path = jobserver.start_server(str(folder))
-    jobserver.wait_until_accepting(process, path)
-    yield path
-    jobserver.stop_server(process)
-    if before is not None:
-        os.environ[jobserver.ENV] = before
-
-
 @pytest.mark.parametrize("served", [False, True], ids=["fresh process", "job server worker"])
-def test_a_one_thread_job_runs_every_pool_on_one_thread(served, server, tmp_path):
+def test_a_one_thread_job_runs_every_pool_on_one_thread(served, job_server, tmp_path):
     script = tmp_path / "job.py"
     script.write_text(JOB)
     env = {k: v for k, v in os.environ.items() if k not in (jobserver.ENV, "SLURM_JOB_ID", "OMP_NUM_THREADS")}
     env["PYTHONPATH"] = str(SCRIPTS)
     if served:
-        env[jobserver.ENV] = server
+        env[jobserver.ENV] = job_server
     out = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=120, check=True).stdout
     seen = json.loads(out)

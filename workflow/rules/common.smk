@@ -1,5 +1,6 @@
 # Helpers shared by the rules: paths, recipes, resources. No rule lives here.
 
+import os
 import shutil
 import sys
 import tempfile
@@ -346,9 +347,10 @@ def start_job_server():
     """Local runs: model jobs fork from one process with torch and transformers imported
     (selfconsuming.jobserver, Linux only); cluster jobs, jobs in a conda env and `job_server: false`
     run each job in a fresh python."""
-    if config["job_server"] and workflow.local_exec and sys.platform.startswith("linux"):
-        from selfconsuming.jobserver import start_server
+    from selfconsuming.jobserver import ENV, start_server
 
+    os.environ.pop(ENV, None)  # a server of another run (an outer one, a shell's) never takes this run's jobs
+    if config["job_server"] and workflow.local_exec and sys.platform.startswith("linux"):
         JOB_SERVER["folder"] = tempfile.mkdtemp(prefix="selfconsuming-jobs-")
         JOB_SERVER["process"], _ = start_server(JOB_SERVER["folder"])
 
