@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from selfconsuming import jobserver
+from selfconsuming.runner import THREAD_VARIABLES
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 JOB = """
@@ -33,7 +34,7 @@ sys.stdout.write(json.dumps(out))
 def test_a_one_thread_job_runs_every_pool_on_one_thread(served, job_server, tmp_path):
     script = tmp_path / "job.py"
     script.write_text(JOB)
-    env = {k: v for k, v in os.environ.items() if k not in (jobserver.ENV, "SLURM_JOB_ID", "OMP_NUM_THREADS")}
+    env = {k: v for k, v in os.environ.items() if k not in (jobserver.ENV, "SLURM_JOB_ID", *THREAD_VARIABLES)}
     env["PYTHONPATH"] = str(SCRIPTS)
     if served:
         env[jobserver.ENV] = job_server

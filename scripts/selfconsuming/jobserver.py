@@ -24,6 +24,8 @@ import socket
 import sys
 import time
 
+from .runner import THREAD_VARIABLES
+
 ENV = "SELFCONSUMING_JOB_SERVER"  # the server's socket path, in the environment of a local run's jobs
 IN_WORKER = "SELFCONSUMING_JOB_WORKER"  # set in a worker, whose own `delegate` call then runs the job
 # What the model and scoring jobs import from outside the workflow: the start-up a worker skips
@@ -34,9 +36,8 @@ PRELOAD = ("numpy", "torch", "tqdm.auto", "safetensors.torch", "tokenizers",
            "transformers.models.auto.tokenization_auto", "transformers.models.gpt2.modeling_gpt2",
            "transformers.optimization", "transformers.cache_utils", "transformers.generation",
            "pandas", "scipy.stats", "sklearn.linear_model", "spacy", "sentence_transformers")  # scoring
-# Thread counts fixed when a native library loads; a job's own count is set again in the job.
-ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                                     "GOTO_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")}
+# The preloaded libraries' pools start at one thread; each job resizes them (runner.limit_threads).
+ONE_THREAD = {name: "1" for name in THREAD_VARIABLES}
 MAX_MESSAGE = 1 << 20
 KILL_GRACE_SECONDS = 5.0
 

@@ -49,9 +49,8 @@ CANCELLED_SETUP = "deterministic"
 RESOURCES = {"gpu_rules": {"mem_mb": 3000, "runtime": 25, "threads": 2},
              "cpu_rules": {"mem_mb": 2000, "runtime": 15, "threads": 1},
              "gpus_per_job": 1, "slurm_gpu_partition": GPU_PARTITION}
-SACCT_FIELDS = ["JobID", "JobName", "Partition", "Account", "ReqCPUS", "ReqMem", "Timelimit", "Submit", "Start", "End",
-                "ReqTRES",
-                "AllocTRES", "State", "Comment"]
+SACCT_FIELDS = ["JobID", "JobName", "Partition", "Account", "ReqCPUS", "ReqMem", "Timelimit", "Submit", "Start",
+                "End", "ReqTRES", "AllocTRES", "State", "Comment"]
 
 
 def _cluster_problem() -> str | None:
@@ -334,8 +333,7 @@ def test_cancelled_finetune_fails_the_run_promptly(cpu_runs):
     r = cpu_runs
     cancelled, exited = r["cancelled_at"], r["exited_at"]
     others = [row for row in r["rows"] if row["JobName"] in r["run1"] and row["JobID"] != r["cancelled_job"]]
-    started = [(row, when(row["Start"])) for row in others if when(row["Start"])]
-    waited_for = max([when(row["End"]) or exited for row, _ in started] + [cancelled])
+    waited_for = max([when(row["End"]) or exited for row in others if when(row["Start"])] + [cancelled])
     print(f"\nscancel {r['cancelled_job']} ({r['cancelled_comment']}): the run exited {r['rc1']} "
           f"{(exited - cancelled).total_seconds():.0f} s later, {(exited - waited_for).total_seconds():.0f} s after "
           f"the last of its other jobs ended")
