@@ -112,6 +112,17 @@ def test_changing_a_scoring_parameter_replans_scoring_onward(tiny_run, tmp_path)
     assert rules <= {"score_quality"} | AGGREGATIONS, rules
 
 
+def test_sizing_the_classifier_corpus_replans_the_classifier_onward(tiny_run, tmp_path):
+    work, config, _ = tiny_run
+    edited = json.loads(json.dumps(config))
+    edited["data"]["classifier_per_label"] += 5
+    jobs = dry_run_jobs(work, write_config(edited, tmp_path / "edited.yaml"))
+    rules = {rule for rule, _ in jobs}
+    assert {"prepare_classifier_corpus", "train_classifier", "score_bias"} <= rules
+    assert rules <= {"prepare_classifier_corpus", "train_classifier", "score_bias"} | AGGREGATIONS, \
+        rules - AGGREGATIONS
+
+
 def _rule_scripts() -> dict[str, str]:
     """rule name -> its script, read from the rule files."""
     import re

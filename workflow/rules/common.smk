@@ -18,6 +18,11 @@ GENERATIONS = list(range(config["generations"] + 1))
 REPLICATES = list(range(config["replicates"]))
 RECIPES = {s: setup_recipe(config, s) for s in SETUPS}
 WORLD = config["data"]["source"] == "world"
+# The data block as the human corpus and the quality detector read it (all but the classifier's
+# corpus size), and as the pretraining corpus reads it: sizing the classifier's corpus re-runs
+# the classifier and its scores, not the study built on the other corpora.
+STUDY_DATA = {k: v for k, v in config["data"].items() if k != "classifier_per_label"}
+PRETRAIN_DATA = {"topics": config["data"].get("topics")}
 # The base model's own continuations: model.base_continuations decoding (sampled; its
 # distribution) and, for like-for-like comparisons with generation 0, each setup's decoding.
 BASE_RECIPE = setup_recipe({**config, "setups": {"base": config["model"]["base_continuations"]}}, "base")

@@ -8,7 +8,7 @@ rule prepare_corpus:
     input:
         code=code_of("prepare_corpus.py"),
     params:
-        data=config["data"],
+        data=STUDY_DATA,
         seed=config["seed"],
     log:
         logged("prepare_corpus"),
@@ -51,7 +51,7 @@ rule prepare_pretrain_corpus:
         code=code_of("prepare_pretrain_corpus.py"),
     params:
         world_gpt2=config["model"]["world_gpt2"],
-        data=config["data"],
+        data=PRETRAIN_DATA,
         seed=config["seed"],
     log:
         logged("prepare_pretrain_corpus"),

@@ -13,7 +13,7 @@ rule train_detector:
         corpus=f"{RESULTS}/data/human.jsonl" if WORLD else f"{RESULTS}/data/classifier.jsonl",
         code=code_of("train_detector.py"),
     params:
-        data=config["data"],
+        data=STUDY_DATA,
         articles=config["quality"]["detector_articles"],
         sentences=config["quality"]["detector_sentences"],
         seed=config["seed"],
