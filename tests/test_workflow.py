@@ -118,9 +118,9 @@ def test_sizing_the_classifier_corpus_replans_the_classifier_onward(tiny_run, tm
     edited["data"]["classifier_per_label"] += 5
     jobs = dry_run_jobs(work, write_config(edited, tmp_path / "edited.yaml"))
     rules = {rule for rule, _ in jobs}
-    assert {"prepare_classifier_corpus", "train_classifier", "score_bias"} <= rules
-    assert rules <= {"prepare_classifier_corpus", "train_classifier", "score_bias"} | AGGREGATIONS, \
-        rules - AGGREGATIONS
+    classifier_branch = {"prepare_classifier_corpus", "train_classifier", "score_bias"}
+    assert classifier_branch <= rules
+    assert rules <= classifier_branch | AGGREGATIONS, rules - AGGREGATIONS
 
 
 def _rule_scripts() -> dict[str, str]:
