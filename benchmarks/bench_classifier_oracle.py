@@ -37,6 +37,7 @@ from sklearn.feature_extraction.text import CountVectorizer
 from sklearn.feature_selection import f_classif
 
 from selfconsuming import LEANINGS
+from selfconsuming.config import schema_defaults
 from selfconsuming.prepare import classifier_corpus, world_articles
 from selfconsuming.text import split_sentences
 from selfconsuming.world import Oracle
@@ -123,7 +124,7 @@ def main():
     torch.set_num_threads(1)
     module = load_module(args.old)
 
-    corpus = classifier_corpus({"source": "world", "classifier_per_label": 300}, 42)
+    corpus = classifier_corpus(schema_defaults("data"), 42)
     metrics = module.train_classifiers(corpus, args.backbones, json.loads(args.params), args.out, seed=42)
     print(metrics.drop(columns=["detail"]).to_string(index=False))
     classifier = module.load_leaning_classifier(args.out)

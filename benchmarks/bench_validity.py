@@ -27,6 +27,7 @@ from nltk.lm.preprocessing import padded_everygram_pipeline
 from nltk.util import bigrams, pad_sequence
 
 from selfconsuming import LEANINGS, classifier, quality, validity
+from selfconsuming.config import schema_defaults
 from selfconsuming.prepare import classifier_corpus, world_articles
 from selfconsuming.scoring import oracle_table
 from selfconsuming.text import split_sentences
@@ -90,7 +91,7 @@ def main():
     t0 = time.time()
 
     metrics = classifier.train_classifiers(
-        classifier_corpus({"source": "world", "classifier_per_label": 300}, 42), [args.backbone], json.loads(args.params),
+        classifier_corpus(schema_defaults("data"), 42), [args.backbone], json.loads(args.params),
         out / "classifier", seed=42)
     leaning = classifier.load_leaning_classifier(out / "classifier")
     quality.train_gibberish_detector(quality.detector_world_texts(300, 42), 42, out / "detector",
