@@ -17,7 +17,8 @@ with rule_logging(snakemake) as log:
 
         scorers["lm"] = load_causal_lm(snakemake.params.lm, device, snakemake.config["allow_download"])
         scorers["tokenizer"] = load_tokenizer(snakemake.params.lm, snakemake.config["allow_download"])
-    scores = filter_score_values(articles, spec["by"], scoring=q["scoring"], ppl_stride=q["perplexity_stride"],
+    scores = filter_score_values(articles, spec["by"], scoring=q["scoring"], tqi_sentences=q["tqi_sentences"],
+                                 ppl_stride=q["perplexity_stride"],
                                  ppl_batch_size=q["perplexity_batch_size"], device=device, **scorers)
     seed = filter_seed(snakemake.params.seed, snakemake.wildcards.setup, int(snakemake.wildcards.g))
     table = filter_table(articles, scores, spec["by"], spec["drop"], seed)

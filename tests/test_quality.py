@@ -366,3 +366,49 @@ def test_repeated_text_lower_perplexity_after_training_on_it(tiny_gpt2):
     after = q.article_perplexities([seen, unseen], model, tok)
     assert after[0] < before[0] / 2
     assert after[0] < after[1]
+
+
+def test_whole_sentences_drop_the_pieces_cut_at_a_continuations_seams():
+    cut = " to measure. A recent poll found 58 percent of voters in favour. \"We will see,\" she said. A report from"
+    assert q.whole_sentences(cut) == ["A recent poll found 58 percent of voters in favour.", "\"We will see,\" she said."]
+    # a piece that opens like a sentence and ends with its stop is whole, wherever it sits
+    assert q.whole_sentences("The mayor spoke. She left early!") == ["The mayor spoke.", "She left early!"]
+    # one piece (a loop with no stop, or a short continuation) is kept so every continuation counts
+    assert q.whole_sentences("a dollar a dollar a dollar a dollar") == ["a dollar a dollar a dollar a dollar"]
+    # two halves and nothing whole between them: nothing to score
+    assert q.whole_sentences("of the bill. The mayor said that") == []
+    assert q.whole_sentences("") == []
+
+
+def test_tqi_sentences_rules():
+    pieces = [" of the bill. The mayor spoke. The council", " met on Monday. Voters were told. And then"]
+    synthetic = {"text": "".join(pieces).strip(), "continuations": pieces}
+    human = {"text": "The mayor spoke. the council met"}
+    assert q.tqi_sentences(synthetic, "whole") == ["The mayor spoke.", "Voters were told."]
+    assert q.tqi_sentences(synthetic, "all") == split_sentences(synthetic["text"])
+    assert len(q.tqi_sentences(synthetic, "all")) == 5  # the seams glue halves into "sentences"
+    for rule in q.TQI_SENTENCE_RULES:  # no continuations: every sentence, whatever the rule
+        assert q.tqi_sentences(human, rule) == ["The mayor spoke.", "the council met"]
+    with pytest.raises(ValueError, match="tqi_sentences"):
+        q.tqi_sentences(human, "some")
+
+
+class SeamDetector:
+    """Clean for a sentence that opens with a capital and ends with a stop, fragment otherwise."""
+
+    def predict_proba(self, sentences):
+        whole = [s[:1].isupper() and s.endswith(".") for s in sentences]
+        return np.array([[1.0, 0, 0, 0, 0, 0] if w else [0, 0, 0, 0, 0, 1.0] for w in whole])
+
+
+def test_tqi_of_a_synthetic_corpus_skips_seam_fragments_and_the_filter_agrees():
+    from selfconsuming.filtering import filter_score_values
+
+    pieces = [" of the bill. The mayor spoke. The council", " approved it, he said. Voters were told. And then"]
+    corpus = [{"id": "a", "text": "".join(pieces).strip(), "continuations": pieces},
+              {"id": "h", "text": "The mayor spoke. the council met"}]
+    det = SeamDetector()
+    np.testing.assert_allclose(q.articles_tqi(corpus, det, "expected", "whole"), [3.0, 2.0])
+    np.testing.assert_allclose(q.articles_tqi(corpus, det, "expected", "all"), [2.2, 2.0])  # 3 of 5 pass, fragments are worth 1
+    np.testing.assert_allclose(filter_score_values(corpus, "tqi", detector=det, tqi_sentences="whole"),
+                               q.articles_tqi(corpus, det, "expected", "whole"))

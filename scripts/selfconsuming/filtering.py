@@ -11,14 +11,15 @@ import pandas as pd
 from .training_data import FILTER_HIGHER_IS_BETTER, filter_keep
 
 
-def filter_score_values(articles: list[dict], by: str, *, detector=None, scoring: str = "expected", lm=None,
-                        tokenizer=None, ppl_stride=None, ppl_batch_size: int = 8, device: str = "cpu"):
+def filter_score_values(articles: list[dict], by: str, *, detector=None, scoring: str = "expected",
+                        tqi_sentences: str = "whole", lm=None, tokenizer=None, ppl_stride=None,
+                        ppl_batch_size: int = 8, device: str = "cpu"):
     """One score per article for the filter `by` (tqi, perplexity or oracle_valid)."""
     texts = [a["text"] for a in articles]
     if by == "tqi":
-        from .quality import text_quality_index
+        from .quality import articles_tqi
 
-        return text_quality_index(texts, detector, scoring=scoring)[0]
+        return articles_tqi(articles, detector, scoring, tqi_sentences)
     if by == "perplexity":
         from .quality import article_perplexities
 

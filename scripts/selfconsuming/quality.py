@@ -37,6 +37,9 @@ CLASSES = ("clean", "mild", "word_salad", "noise", "repeated", "fragment")
 STUDY_CLASSES = CLASSES[:4]  # the hub detector's classes; a 4-column detector scores these
 CLASS_VALUES = np.array([3.0, 2.0, 1.0, 0.0, 1.0, 1.0])
 SCORINGS = ("expected", "study")
+TQI_SENTENCE_RULES = ("whole", "all")  # quality.tqi_sentences, see tqi_sentences
+_OPENS_SENTENCE = re.compile(r"^[\"'“‘(]?[A-Z]")
+_ENDS_SENTENCE = re.compile(r"[.!?][\"'”’)]*$")
 
 _DETECTOR_JSON = "detector.json"
 _DETECTOR_MODEL = "model.joblib"
@@ -842,13 +845,21 @@ def _detector_probs(detector: GibberishDetector, per_article: list[list[str]]) -
 def text_quality_index(texts, detector: GibberishDetector, scoring: str = "expected"):
     """Per-article TQI (mean sentence score; NaN for an article with no sentence) and the sentence scores.
 
+    Every sentence of each text is scored (`sentence_quality_index` has the core).
+    """
+    if isinstance(texts, str):
+        raise TypeError("texts must be a list of article texts, not one string")
+    return sentence_quality_index([split_sentences(t or "") for t in texts], detector, scoring)
+
+
+def sentence_quality_index(per_article: list[list[str]], detector: GibberishDetector,
+                           scoring: str = "expected"):
+    """TQI of articles given as their sentences: (per-article mean, per-article sentence scores).
+
     All sentences of all articles go to the detector in one call, which batches them;
     a context-aware detector (predict_proba_articles) sees each sentence after the
     earlier sentences of its article, so repetition counts against the article.
     """
-    if isinstance(texts, str):
-        raise TypeError("texts must be a list of article texts, not one string")
-    per_article = [split_sentences(t or "") for t in texts]
     scores = sentence_scores(_detector_probs(detector, per_article), scoring)
     tqi = np.full(len(per_article), np.nan)
     by_article, start = [], 0
@@ -859,6 +870,47 @@ def text_quality_index(texts, detector: GibberishDetector, scoring: str = "expec
         if len(part):
             tqi[i] = part.mean()
     return tqi, by_article
+
+
+def whole_sentences(continuation: str) -> list[str]:
+    """A continuation's sentences without the pieces cut at its seams.
+
+    A 64-token continuation starts and ends mid-sentence, so its first and last pieces
+    are halves that, glued to the neighbouring continuations, read as sentences nobody
+    wrote. A first piece that does not open like a sentence (an optional opening quote,
+    then a capital) and a last piece without end punctuation are dropped; a continuation
+    that is a single piece is kept, so no continuation goes unscored.
+    """
+    sentences = split_sentences(continuation or "")
+    if len(sentences) <= 1:
+        return sentences
+    if not _OPENS_SENTENCE.match(sentences[0]):
+        sentences = sentences[1:]
+    if sentences and not _ENDS_SENTENCE.search(sentences[-1]):
+        sentences = sentences[:-1]
+    return sentences
+
+
+def tqi_sentences(article: dict, rule: str) -> list[str]:
+    """The sentences of an article that its TQI scores (`quality.tqi_sentences`).
+
+    `whole`: a synthetic article's continuations each give their whole sentences
+    (`whole_sentences`), so fragments cut at the 64-token seams, which the oracle
+    skips too, do not count; `all`: every sentence of the text, as the study scored it.
+    An article without continuations (the human corpus) is scored on all its sentences.
+    """
+    if rule not in TQI_SENTENCE_RULES:
+        raise ValueError(f"quality.tqi_sentences must be one of {TQI_SENTENCE_RULES}, got {rule!r}")
+    pieces = article.get("continuations")
+    if rule == "whole" and pieces:
+        return [s for piece in pieces for s in whole_sentences(piece)]
+    return split_sentences(article.get("text") or "")
+
+
+def articles_tqi(articles: list[dict], detector: GibberishDetector, scoring: str,
+                 sentences: str) -> np.ndarray:
+    """Per-article TQI of a corpus, on the sentences `tqi_sentences` picks."""
+    return sentence_quality_index([tqi_sentences(a, sentences) for a in articles], detector, scoring)[0]
 
 
 # ---------------------------------------------------------------------------

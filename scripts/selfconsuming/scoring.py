@@ -83,13 +83,13 @@ def oracle_table(articles: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def quality_table(articles: list[dict], detector, lm, tokenizer, *, scoring: str, ppl_stride, ppl_batch_size: int,
-                  device: str, with_oracle: bool) -> pd.DataFrame:
+def quality_table(articles: list[dict], detector, lm, tokenizer, *, scoring: str, tqi_sentences: str, ppl_stride,
+                  ppl_batch_size: int, device: str, with_oracle: bool) -> pd.DataFrame:
     """TQI and perplexity per article (plus the oracle's scores on the world)."""
-    from .quality import article_perplexities, text_quality_index
+    from .quality import article_perplexities, articles_tqi
 
     texts = [a["text"] for a in articles]
-    tqi, _ = text_quality_index(texts, detector, scoring=scoring)
+    tqi = articles_tqi(articles, detector, scoring, tqi_sentences)
     ppl = article_perplexities(texts, lm, tokenizer, stride=ppl_stride, batch_size=ppl_batch_size, device=device)
     table = pd.DataFrame({"id": [a["id"] for a in articles], "tqi": tqi, "ppl": ppl})
     if with_oracle:
