@@ -185,3 +185,30 @@ def test_agreement_is_split_by_how_sure_the_oracle_is():
         assert row["value"] == pytest.approx(hit[inside].mean())
         assert row["ci_lo"] < row["value"] < row["ci_hi"]
     assert (table[["n_oracle_weak", "n_oracle_moderate", "n_oracle_sure"]].sum(axis=1) == table["oracle_n"]).all()
+
+
+def test_right_share_without_weak_oracle_articles_and_as_mean_probability():
+    """Where a noisy classifier meets a weak oracle, the decisive-only r recomputes the share on
+    the articles the oracle is sure of; the probability r averages P(right) instead of counting."""
+    scores = _scores(noise=0.3)
+    rng = np.random.default_rng(4)
+    sure = rng.choice([0.4, 0.95], size=len(scores))
+    for leaning in LEANINGS:
+        scores[f"oracle_p_{leaning}"] = np.where(scores["oracle_label"] == leaning, sure, (1 - sure) / 2)
+    table = validity.validity_table(scores)
+    overall = validity.validity_overall(table, min_oracle_n=5)
+    corpus = scores[(scores["corpus"] == "nucleus/rep0/gen2") & scores["oracle_label"].notna()]
+    decisive = corpus[corpus[[f"oracle_p_{leaning}" for leaning in LEANINGS]].max(axis=1) >= 0.6]
+    row = table.set_index("corpus").loc["nucleus/rep0/gen2"]
+    assert row["oracle_n_decisive"] == len(decisive) < row["oracle_n"]
+    assert row["classifier_right_share_decisive"] == pytest.approx((decisive["label"] == "right").mean())
+    assert row["oracle_right_share_decisive"] == pytest.approx((decisive["oracle_label"] == "right").mean())
+    assert row["classifier_p_right_mean"] == pytest.approx(corpus["p_right"].mean())
+    assert row["oracle_p_right_mean"] == pytest.approx(corpus["oracle_p_right"].mean())
+    models = table[table["kind"] == "model"]
+    r_decisive = _check(overall, "r(classifier right share, oracle right share), oracle posterior >= 0.6")
+    assert r_decisive["value"] == pytest.approx(models["classifier_right_share_decisive"].corr(
+        models["oracle_right_share_decisive"])) and pd.isna(r_decisive["target"])
+    r_prob = _check(overall, "r(classifier mean P(right), oracle mean P(right))")
+    assert r_prob["value"] == pytest.approx(models["classifier_p_right_mean"].corr(models["oracle_p_right_mean"]))
+    assert r_prob["n"] == len(models)

@@ -54,6 +54,11 @@ CONFUSION_COLUMNS = [f"n_oracle_{o}_clf_{c}" for o in LEANINGS for c in LEANINGS
 # often leaves it near a coin toss, and agreement with a coin toss says little of the classifier.
 CONFIDENCE_BINS = (("weak", 0.0, 0.6), ("moderate", 0.6, 0.9), ("sure", 0.9, 1.0))
 CONFIDENCE_COLUMNS = [f"n_{what}_{name}" for name, _, _ in CONFIDENCE_BINS for what in ("oracle", "agree")]
+# The right share two more ways, to say where classifier and oracle part: on the articles the
+# oracle is at least moderately sure of, and as the mean probability of right (no argmax).
+DECISIVE = CONFIDENCE_BINS[1][1]
+SHARE_COLUMNS = ["oracle_n_decisive", "classifier_right_share_decisive", "oracle_right_share_decisive",
+                 "classifier_p_right_mean", "oracle_p_right_mean"]
 OVERALL_COLUMNS = ["check", "value", "ci_lo", "ci_hi", "n", "target", "met", "note"]
 
 
@@ -133,7 +138,8 @@ def _corpus_row(corpus: str, part: pd.DataFrame, oracle: bool) -> dict:
         row.update(oracle_n=0, agreement=np.nan, kappa=np.nan, classifier_right_share=np.nan,
                    oracle_right_share=np.nan, oracle_valid_mean=np.nan, oracle_parsed_mean=np.nan,
                    r_tqi_valid=np.nan,
-                   r_logppl_valid=np.nan, **{c: 0 for c in CONFUSION_COLUMNS + CONFIDENCE_COLUMNS})
+                   r_logppl_valid=np.nan, **{c: 0 for c in CONFUSION_COLUMNS + CONFIDENCE_COLUMNS},
+                   **{c: 0 if c == "oracle_n_decisive" else np.nan for c in SHARE_COLUMNS})
         return row
     labelled = part[part["oracle_label"].isin(LEANINGS) & part["label"].isin(LEANINGS)]
     row["oracle_n"] = len(labelled)
@@ -153,7 +159,23 @@ def _corpus_row(corpus: str, part: pd.DataFrame, oracle: bool) -> dict:
         index=list(LEANINGS), columns=list(LEANINGS), fill_value=0)
     row.update({f"n_oracle_{o}_clf_{c}": int(counts.loc[o, c]) for o in LEANINGS for c in LEANINGS})
     row.update(_confidence_counts(labelled))
+    row.update(_share_variants(labelled))
     return row
+
+
+def _right_share(labels: pd.Series) -> float:
+    return float((labels == "right").mean()) if len(labels) else float("nan")
+
+
+def _share_variants(labelled: pd.DataFrame) -> dict:
+    """Right shares on the articles the oracle is sure of (>= DECISIVE), and mean P(right) of both."""
+    decisive = labelled[oracle_confidence(labelled) >= DECISIVE]
+    has_p = "p_right" in labelled.columns and "oracle_p_right" in labelled.columns
+    return {"oracle_n_decisive": len(decisive),
+            "classifier_right_share_decisive": _right_share(decisive["label"]),
+            "oracle_right_share_decisive": _right_share(decisive["oracle_label"]),
+            "classifier_p_right_mean": float(labelled["p_right"].mean()) if has_p and len(labelled) else np.nan,
+            "oracle_p_right_mean": float(labelled["oracle_p_right"].mean()) if has_p and len(labelled) else np.nan}
 
 
 def oracle_confidence(scores: pd.DataFrame) -> pd.Series:
@@ -202,7 +224,7 @@ def validity_table(scores: pd.DataFrame) -> pd.DataFrame:
     oracle = has_oracle(scores)
     rows = [_corpus_row(corpus, part, oracle)
             for corpus, part in scores.groupby("corpus", sort=False)]
-    table = pd.DataFrame(rows)[TABLE_COLUMNS + CONFUSION_COLUMNS + CONFIDENCE_COLUMNS]
+    table = pd.DataFrame(rows)[TABLE_COLUMNS + CONFUSION_COLUMNS + CONFIDENCE_COLUMNS + SHARE_COLUMNS]
     return _order(table)
 
 
@@ -265,6 +287,22 @@ def _confidence_checks(models: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def _share_variant_checks(models: pd.DataFrame, min_oracle_n: int) -> list[dict]:
+    """The right-share r again, without the articles the oracle barely reads, and without argmax."""
+    if not all(c in models.columns for c in SHARE_COLUMNS):
+        return []
+    decisive = models[models["oracle_n_decisive"] >= min_oracle_n]
+    enough = models[models["oracle_n"] >= min_oracle_n]
+    return [_r_check(f"r(classifier right share, oracle right share), oracle posterior >= {DECISIVE:g}",
+                     decisive["classifier_right_share_decisive"], decisive["oracle_right_share_decisive"],
+                     note=f"only the articles the oracle is at least moderately sure of; model corpora "
+                          f"with {min_oracle_n} or more ({len(decisive)} of {len(models)})"),
+            _r_check("r(classifier mean P(right), oracle mean P(right))",
+                     enough["classifier_p_right_mean"], enough["oracle_p_right_mean"],
+                     note=f"probabilities, not argmax labels; model corpora with oracle_n >= "
+                          f"{min_oracle_n} ({len(enough)} of {len(models)})")]
+
+
 def _classifier_checks(classifier_metrics) -> list[dict]:
     """Held-out macro F1 of the chosen backbone (the only check of the classifier on real data)."""
     if classifier_metrics is None or len(classifier_metrics) == 0:
@@ -304,6 +342,7 @@ def validity_overall(table: pd.DataFrame, min_oracle_n: int = 15,
                              TARGET_R_RIGHT_SHARE,
                              note=f"model corpora with oracle_n >= {min_oracle_n} "
                                   f"({len(enough)} of {len(models)})"))
+        rows += _share_variant_checks(models, min_oracle_n)
         rows.append(_r_check("r(TQI mean, oracle valid share)", models["tqi_mean"],
                              models["oracle_valid_mean"], TARGET_R_TQI_VALID,
                              note="all model corpora"))
