@@ -14,7 +14,7 @@ with rule_logging(snakemake) as log:
     classifier = load_leaning_classifier(snakemake.params.classifier, snakemake.params.label_map, device=device)
     tables = []
     for corpus, path in zip(snakemake.params.corpora, snakemake.input.corpora):
-        table = bias_table(read_jsonl(path), classifier)
+        table = bias_table(read_jsonl(path), classifier, snakemake.params.synthetic_text)
         log.info("%s label counts: %s", corpus, table["label"].value_counts().to_dict())
         tables.append(table.assign(corpus=corpus))
     write_table(pd.concat(tables, ignore_index=True), snakemake.output[0])

@@ -891,6 +891,17 @@ def whole_sentences(continuation: str) -> list[str]:
     return sentences
 
 
+def distinct_sentences(sentences: list[str]) -> list[str]:
+    """Each sentence once, at its first place (case and punctuation ignored, as `repeated` is judged)."""
+    seen, kept = set(), []
+    for sentence in sentences:
+        key = _sentence_key(sentence)
+        if key not in seen:
+            seen.add(key)
+            kept.append(sentence)
+    return kept
+
+
 def tqi_sentences(article: dict, rule: str) -> list[str]:
     """The sentences of an article that its TQI scores (`quality.tqi_sentences`).
 

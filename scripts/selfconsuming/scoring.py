@@ -10,10 +10,39 @@ from . import LEANINGS
 log = logging.getLogger(__name__)
 
 
-def bias_table(articles: list[dict], classifier) -> pd.DataFrame:
+SYNTHETIC_TEXT_RULES = ("distinct_whole", "full")  # classifier.synthetic_text, see leaning_inputs
+
+
+def leaning_inputs(articles: list[dict], synthetic_text: str) -> list[dict]:
+    """What the leaning classifier reads of each article.
+
+    A synthetic article (one with `continuations`) is read without its title, which is the
+    human prompt article's, not the model's. `distinct_whole` reads it as the oracle does:
+    each continuation's whole sentences (the halves cut at the 64-token seams dropped),
+    each distinct sentence once (a repeat adds no evidence of a leaning); `full` reads the
+    generated text as it is. A human article is read whole, title included.
+    """
+    from .quality import distinct_sentences, whole_sentences
+
+    if synthetic_text not in SYNTHETIC_TEXT_RULES:
+        raise ValueError(f"classifier.synthetic_text must be one of {SYNTHETIC_TEXT_RULES}, got {synthetic_text!r}")
+    inputs = []
+    for a in articles:
+        pieces = a.get("continuations")
+        if not pieces:
+            inputs.append(a)
+        elif synthetic_text == "full":
+            inputs.append({"id": a["id"], "text": a["text"]})
+        else:
+            sentences = distinct_sentences([s for piece in pieces for s in whole_sentences(piece)])
+            inputs.append({"id": a["id"], "text": " ".join(sentences)})
+    return inputs
+
+
+def bias_table(articles: list[dict], classifier, synthetic_text: str) -> pd.DataFrame:
     from .classifier import score_leaning
 
-    return score_leaning(articles, classifier).reset_index(drop=True)
+    return score_leaning(leaning_inputs(articles, synthetic_text), classifier).reset_index(drop=True)
 
 
 def _kept_sentences(oracle, piece: str, partial_edges: bool) -> list[tuple[str, dict | None]]:

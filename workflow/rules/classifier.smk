@@ -9,7 +9,7 @@ rule train_classifier:
         corpus=f"{RESULTS}/data/classifier.jsonl",
         code=code_of("train_classifier.py"),
     params:
-        classifier=config["classifier"],
+        classifier=CLASSIFIER_TRAINING,
         seed=config["seed"],
     log:
         logged("train_classifier"),

@@ -23,6 +23,8 @@ WORLD = config["data"]["source"] == "world"
 # the classifier and its scores, not the study built on the other corpora.
 STUDY_DATA = {k: v for k, v in config["data"].items() if k != "classifier_per_label"}
 PRETRAIN_DATA = {"topics": config["data"].get("topics")}
+# The classifier block as training reads it: how the scores read synthetic text re-runs the scores only.
+CLASSIFIER_TRAINING = {k: v for k, v in config["classifier"].items() if k != "synthetic_text"}
 # The base model's own continuations: model.base_continuations decoding (sampled; its
 # distribution) and, for like-for-like comparisons with generation 0, each setup's decoding.
 BASE_RECIPE = setup_recipe({**config, "setups": {"base": config["model"]["base_continuations"]}}, "base")

@@ -40,6 +40,7 @@ rule score_bias:
     params:
         classifier=ref_from_input("classifier", config["classifier"]["ready"]),
         label_map=config["classifier"]["label_map"],
+        synthetic_text=config["classifier"]["synthetic_text"],
         corpora=group_corpora_param,
     log:
         logged("score_bias/{group}"),
