@@ -461,6 +461,31 @@ def test_overlap_counts_shared_units():
     assert sets["activation", "jaccard"] == pytest.approx(0.25)
 
 
+def test_a_model_with_an_undefined_metric_is_left_out_of_that_relation_only():
+    """A NaN share (no article of the corpus gave the classifier evidence) drops that model from the
+    bias relations, as if its row were absent there; the quality relations keep it."""
+    rng = np.random.default_rng(5)
+    activations, weights, summary = planted_tables(rng)
+    undefined = (summary.setup == "beam") & (summary.replicate == 0) & (summary.generation == 4)
+    with_nan = summary.copy()
+    with_nan.loc[undefined, "share_right"] = np.nan
+    stats = neurons.neuron_statistics(activations, weights, with_nan)
+    gone = lambda t: t[~((t.setup == "beam") & (t.replicate == 0) & (t.generation == 4))]  # noqa: E731
+    subset = neurons.neuron_statistics(gone(activations), gone(weights), summary[~undefined])
+    full = neurons.neuron_statistics(activations, weights, summary)
+    bias = stats["relation"].str.endswith("bias")
+    for column in ("r", "beta", "se_hac", "p", "n_models", "n_obs"):
+        np.testing.assert_allclose(stats.loc[bias, column], subset.loc[bias, column])
+        np.testing.assert_allclose(stats.loc[~bias, column], full.loc[~bias, column])
+    assert (stats.loc[bias, "n_models_undefined"] == 1).all() and (stats.loc[~bias, "n_models_undefined"] == 0).all()
+    # with fewer than 3 models left the bias relations are undefined (NaN, never significant)
+    few = summary.copy()
+    few.loc[few["generation"] > 0, "share_right"] = np.nan
+    sparse = neurons.neuron_statistics(activations, weights, few)
+    assert sparse.loc[bias, ["r", "p", "beta"]].isna().all().all() and not sparse.loc[bias, "significant"].any()
+    np.testing.assert_allclose(sparse.loc[~bias, "r"], full.loc[~bias, "r"])
+
+
 def test_missing_summary_row_column_and_replicate_are_named():
     rng = np.random.default_rng(2)
     activations, weights, summary = planted_tables(rng)

@@ -25,6 +25,10 @@ def test_synthetic_text_is_read_as_the_oracle_reads_it_without_the_prompts_title
     assert human is HUMAN  # a human article is read whole, title included
     full, _ = leaning_inputs([SYNTHETIC, HUMAN], "full")
     assert full == {"id": "s", "text": SYNTHETIC["text"]}
+    # nothing whole to read: the generated text is all the evidence there is
+    halves = [" of the bill. The mayor said that", " it was. And then"]
+    cut = {"id": "c", "title": "T", "text": "of the bill. The mayor said that it was. And then", "continuations": halves}
+    assert leaning_inputs([cut], "distinct_whole") == [{"id": "c", "text": cut["text"]}]
     with pytest.raises(ValueError, match="synthetic_text"):
         leaning_inputs([SYNTHETIC], "everything")
     assert set(SYNTHETIC_TEXT_RULES) == {"distinct_whole", "full"}

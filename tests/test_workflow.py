@@ -35,7 +35,12 @@ def test_every_output_of_the_contract_exists(tiny_run):
     assert set(summary["setup"]) == set(setups) | {"human"} | BASE_CORPORA
     assert set(summary.loc[summary["kind"] == "model", "replicate"]) == {0}
     assert set(summary.loc[summary["kind"] != "model", "replicate"]) == {-1}
-    assert summary[["share_right", "tqi_mean", "ppl_mean", "unique_1", "semantic_diversity", "oracle_n"]].notna().all().all()
+    assert summary[["tqi_mean", "ppl_mean", "unique_1", "semantic_diversity", "oracle_n"]].notna().all().all()
+    # a share is undefined only where no article of the corpus gave the classifier any evidence
+    # (the tiny models' text often has none once the human prompt's title is not read with it)
+    assert summary.loc[summary["kind"] != "model", "share_right"].notna().all()
+    for corpus in summary.loc[summary["share_right"].isna(), "corpus"]:
+        assert pd.read_parquet(res / f"scores/{corpus}.parquet")["label"].isna().all(), corpus
     for s in setups:
         for g in (0, 1):
             assert (res / f"models/{s}/rep0/gen{g}/config.json").exists()

@@ -536,16 +536,13 @@ def _model_rows(table: pd.DataFrame, name: str, columns) -> pd.DataFrame:
 
 
 def _align(units: pd.DataFrame, summary: pd.DataFrame, metric_columns, name: str) -> pd.DataFrame:
-    """Units joined to their model's metrics on (setup, replicate, generation); every model must have one."""
+    """Units joined to their model's metrics on (setup, replicate, generation); every model needs a
+    summary row (a metric may be NaN there: see neuron_statistics)."""
     keys = list(MERGE_KEYS)
     merged = units.merge(summary[keys + list(metric_columns)], on=keys, how="left", indicator=True)
     absent = merged.loc[merged["_merge"] != "both", keys]
     if len(absent):
         raise ValueError(f"{name}: no summary row for models {absent.values.tolist()}")
-    for column in metric_columns:
-        bad = merged.loc[merged[column].isna(), keys]
-        if len(bad):
-            raise ValueError(f"summary column {column!r} is missing for models {bad.values.tolist()}")
     generations = merged.groupby("model")["generation"].nunique()
     if (generations > 1).any():
         several = list(generations[generations > 1].index)
@@ -553,11 +550,29 @@ def _align(units: pd.DataFrame, summary: pd.DataFrame, metric_columns, name: str
     return merged.drop(columns="_merge")
 
 
+def _undefined(count: int, n_units: int) -> list[np.ndarray]:
+    return [np.full(n_units, np.nan) for _ in range(count)]
+
+
+def _regressions_or_undefined(U, y, keys: pd.DataFrame, n_units: int, hac_lags: int, differenced: bool) -> dict:
+    """unit_regressions, or NaN estimates when too few rows remain to fit one (the regression needs 3)."""
+    if differenced:
+        _, rows, series = difference_within_series(U, y, keys["setup"], keys["replicate"], keys["generation"])
+    else:
+        rows, series = y, _series_order(keys["setup"], keys["replicate"], keys["generation"])[1]
+    if len(rows) < 3:
+        beta, se, t, p = _undefined(4, n_units)
+        return {"beta": beta, "se": se, "t": t, "p": p, "n_obs": len(rows), "n_series": len(np.unique(series))}
+    return unit_regressions(U, y, keys["setup"], keys["replicate"], keys["generation"],
+                            maxlags=hac_lags, differenced=differenced)
+
+
 def neuron_statistics(activations: pd.DataFrame, weights: pd.DataFrame, summary: pd.DataFrame,
                       bias_column: str = "share_right", quality_column: str = "tqi_mean",
                       hac_lags: int = 1, alpha: float = 0.05, differenced: bool = True
                       ) -> pd.DataFrame:
-    """Per (relation, layer, unit): r, r_p, beta, se_hac, t, p, n_models, n_obs, n_series, significant.
+    """Per (relation, layer, unit): r, r_p, beta, se_hac, t, p, n_models, n_obs, n_series,
+    n_models_undefined (model rows left out because their metric is NaN), significant.
 
     relation is weight_bias, weight_quality, activation_bias or activation_quality.
     The unit tables (keys setup, replicate, generation, model) meet the summary's
@@ -582,16 +597,18 @@ def neuron_statistics(activations: pd.DataFrame, weights: pd.DataFrame, summary:
         keys, U, columns = split_unit_frame(merged.drop(columns=list(metrics.values())))
         layers, units = parse_unit_columns(columns)
         for metric, column in metrics.items():
-            y = merged[column].to_numpy(dtype=float)
-            U_models, y_models = merge_shared_models(U, y, keys["model"])
-            r, r_p = pearson_by_unit(U_models, y_models)
-            reg = unit_regressions(U, y, keys["setup"], keys["replicate"], keys["generation"],
-                                   maxlags=hac_lags, differenced=differenced)
+            # A model whose metric is undefined (e.g. no article of its corpus gave the classifier
+            # any evidence) is left out of this relation; its series differences step over it.
+            known = np.isfinite(merged[column].to_numpy(dtype=float))
+            y, U_known, k = merged[column].to_numpy(dtype=float)[known], U[known], keys[known]
+            U_models, y_models = merge_shared_models(U_known, y, k["model"])
+            r, r_p = pearson_by_unit(U_models, y_models) if len(y_models) >= 3 else _undefined(2, len(units))
+            reg = _regressions_or_undefined(U_known, y, k, len(units), hac_lags, differenced)
             parts.append(pd.DataFrame({
                 "relation": f"{source}_{metric}", "layer": layers, "unit": units,
                 "r": r, "r_p": r_p, "beta": reg["beta"], "se_hac": reg["se"],
                 "t": reg["t"], "p": reg["p"], "n_models": len(y_models), "n_obs": reg["n_obs"],
-                "n_series": reg["n_series"],
+                "n_series": reg["n_series"], "n_models_undefined": int((~known).sum()),
             }))
     stats = pd.concat(parts, ignore_index=True)
     threshold = alpha / len(stats)

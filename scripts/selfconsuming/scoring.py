@@ -19,8 +19,9 @@ def leaning_inputs(articles: list[dict], synthetic_text: str) -> list[dict]:
     A synthetic article (one with `continuations`) is read without its title, which is the
     human prompt article's, not the model's. `distinct_whole` reads it as the oracle does:
     each continuation's whole sentences (the halves cut at the 64-token seams dropped),
-    each distinct sentence once (a repeat adds no evidence of a leaning); `full` reads the
-    generated text as it is. A human article is read whole, title included.
+    each distinct sentence once (a repeat adds no evidence of a leaning), or the generated
+    text as it is where no sentence is whole (its words are all the evidence there is);
+    `full` reads the generated text as it is. A human article is read whole, title included.
     """
     from .quality import distinct_sentences, whole_sentences
 
@@ -35,7 +36,7 @@ def leaning_inputs(articles: list[dict], synthetic_text: str) -> list[dict]:
             inputs.append({"id": a["id"], "text": a["text"]})
         else:
             sentences = distinct_sentences([s for piece in pieces for s in whole_sentences(piece)])
-            inputs.append({"id": a["id"], "text": " ".join(sentences)})
+            inputs.append({"id": a["id"], "text": " ".join(sentences) or a["text"]})
     return inputs
 
 
