@@ -24,8 +24,9 @@ with rule_logging(snakemake) as log:
     for corpus, path in zip(snakemake.params.corpora, snakemake.input.corpora):
         articles = read_jsonl(path)
         table = quality_table(
-            articles, detector, lm, tokenizer, scoring=q["scoring"], tqi_sentences=q["tqi_sentences"], ppl_stride=q["perplexity_stride"],
-            ppl_batch_size=q["perplexity_batch_size"], device=device, with_oracle=snakemake.params.world,
+            articles, detector, lm, tokenizer, scoring=q["scoring"], tqi_sentences=q["tqi_sentences"],
+            ppl_stride=q["perplexity_stride"], ppl_batch_size=q["perplexity_batch_size"], device=device,
+            with_oracle=snakemake.params.world,
         )
         diversity[corpus] = diversity_metrics([a["text"] for a in articles], seed=snakemake.params.seed,
                                               params=diversity_params, encoder=encoder, nlp=nlp)

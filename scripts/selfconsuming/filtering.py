@@ -12,7 +12,7 @@ from .training_data import FILTER_HIGHER_IS_BETTER, filter_keep
 
 
 def filter_score_values(articles: list[dict], by: str, *, detector=None, scoring: str = "expected",
-                        tqi_sentences: str = "whole", lm=None, tokenizer=None, ppl_stride=None,
+                        tqi_sentences: str, lm=None, tokenizer=None, ppl_stride=None,
                         ppl_batch_size: int = 8, device: str = "cpu"):
     """One score per article for the filter `by` (tqi, perplexity or oracle_valid)."""
     texts = [a["text"] for a in articles]

@@ -555,14 +555,15 @@ def _undefined(count: int, n_units: int) -> list[np.ndarray]:
 
 
 def _regressions_or_undefined(U, y, keys: pd.DataFrame, n_units: int, hac_lags: int, differenced: bool) -> dict:
-    """unit_regressions, or NaN estimates when too few rows remain to fit one (the regression needs 3)."""
-    if differenced:
-        _, rows, series = difference_within_series(U, y, keys["setup"], keys["replicate"], keys["generation"])
-    else:
-        rows, series = y, _series_order(keys["setup"], keys["replicate"], keys["generation"])[1]
-    if len(rows) < 3:
+    """unit_regressions, or NaN estimates when too few rows remain to fit one (the regression needs 3).
+
+    The rows are counted from the keys alone: a series of m models gives m - 1 differences.
+    """
+    sizes = keys.groupby(list(SERIES_KEYS)).size()
+    n_obs, n_series = (int((sizes - 1).sum()), int((sizes > 1).sum())) if differenced else (len(keys), len(sizes))
+    if n_obs < 3:
         beta, se, t, p = _undefined(4, n_units)
-        return {"beta": beta, "se": se, "t": t, "p": p, "n_obs": len(rows), "n_series": len(np.unique(series))}
+        return {"beta": beta, "se": se, "t": t, "p": p, "n_obs": n_obs, "n_series": n_series}
     return unit_regressions(U, y, keys["setup"], keys["replicate"], keys["generation"],
                             maxlags=hac_lags, differenced=differenced)
 
@@ -599,8 +600,9 @@ def neuron_statistics(activations: pd.DataFrame, weights: pd.DataFrame, summary:
         for metric, column in metrics.items():
             # A model whose metric is undefined (e.g. no article of its corpus gave the classifier
             # any evidence) is left out of this relation; its series differences step over it.
-            known = np.isfinite(merged[column].to_numpy(dtype=float))
-            y, U_known, k = merged[column].to_numpy(dtype=float)[known], U[known], keys[known]
+            metric_values = merged[column].to_numpy(dtype=float)
+            known = np.isfinite(metric_values)
+            y, U_known, k = metric_values[known], U[known], keys[known]
             U_models, y_models = merge_shared_models(U_known, y, k["model"])
             r, r_p = pearson_by_unit(U_models, y_models) if len(y_models) >= 3 else _undefined(2, len(units))
             reg = _regressions_or_undefined(U_known, y, k, len(units), hac_lags, differenced)
