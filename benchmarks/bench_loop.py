@@ -25,7 +25,7 @@ def main(n_articles: int = 24) -> None:
     articles = generate_articles({"left": n_articles // 3, "center": n_articles // 3, "right": n_articles // 3}, seed=1)
     texts = [article_text(a) for a in articles]
     tok = train_bpe_tokenizer(texts * 4, vocab_size=2048)
-    model = build_gpt2(tok, n_layer=2, n_embd=64, n_head=2, n_positions=640, seed=0).eval()
+    model = build_gpt2(tok, n_layer=2, n_embd=64, n_head=2, n_positions=640, seed=0, attention_dropout=0.1).eval()
 
     ids = tok([a["text"] for a in articles], add_special_tokens=False)["input_ids"]
     blocks = [b for seq in ids for b in article_blocks(seq, 64)]
@@ -42,7 +42,7 @@ def main(n_articles: int = 24) -> None:
 
     rates = {}
     for grouped in (True, False):
-        m = build_gpt2(tok, n_layer=2, n_embd=64, n_head=2, n_positions=640, seed=0)
+        m = build_gpt2(tok, n_layer=2, n_embd=64, n_head=2, n_positions=640, seed=0, attention_dropout=0.1)
         stats = finetune_causal_lm(m, tok, texts, epochs=1, lr=1e-3, batch_size=8, weight_decay=0.01,
                                    max_length=512, seed=0, grouped=grouped)
         rates[grouped] = stats["real_tokens_per_second"]

@@ -155,3 +155,20 @@ def test_a_trainer_run_steps_per_window_ends_at_rate_zero_and_clips():
 def test_autocast_is_off_on_the_cpu():
     with autocast_context("cpu", bf16=True):
         assert not torch.is_autocast_enabled()
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_right_padded_batch_needs_no_attention_mask(name):
+    """collate leaves the attention mask out: the causal mask alone keeps right padding from real tokens."""
+    sequences = [[5, 6, 7, 8, 9, 10, 11], [12, 13, 14], [15, 16, 17, 18, 19]]
+    batch = collate(sequences, 0)
+    assert set(batch) == {"input_ids", "labels"}
+    assert [int((row != -100).sum()) for row in batch["labels"]] == [len(s) for s in sequences]
+    results = []
+    for mask in (None, (batch["labels"] != -100).long()):
+        model = MODELS[name]().double().eval()  # eval: no dropout draws to tell the two passes apart
+        loss = model(input_ids=batch["input_ids"], attention_mask=mask, labels=batch["labels"]).loss
+        loss.backward()
+        results.append((loss.item(), torch.cat([p.grad.flatten() for p in model.parameters()])))
+    assert results[0][0] == pytest.approx(results[1][0], rel=1e-12)
+    assert torch.allclose(results[0][1], results[1][1], rtol=1e-9, atol=1e-12)

@@ -58,7 +58,7 @@ def test_pretraining_lowers_the_loss_under_a_schedule():
     torch.set_num_threads(1)
     texts = world_texts(4)
     tok = train_bpe_tokenizer(texts, vocab_size=400)
-    model = build_gpt2(tok, n_layer=1, n_embd=32, n_head=2, n_positions=128, seed=0)
+    model = build_gpt2(tok, n_layer=1, n_embd=32, n_head=2, n_positions=128, seed=0, attention_dropout=0.1)
     stats = pretrain_causal_lm(model, tok, texts, epochs=4, lr=3e-3, batch_size=4, weight_decay=0.01,
                                max_length=128, seed=0, schedule="cosine", warmup=0.1)
     assert stats["articles"] == len(texts) and len(stats["epoch_losses"]) == 4
@@ -70,7 +70,15 @@ def test_pretrain_world_gpt2_saves_a_loadable_model(tmp_path):
     torch.set_num_threads(1)
     articles = world_articles("pretrain", {"left": 2, "center": 2, "right": 2}, 1, None)
     stats = pretrain_world_gpt2(articles, tmp_path / "base", vocab_size=400, n_layer=1, n_embd=32, n_head=2,
-                                n_positions=128, epochs=1, lr=1e-3, batch_size=4, seed=0, schedule="linear",
+                                n_positions=128, attention_dropout=0.0, epochs=1, lr=1e-3, batch_size=4, seed=0, schedule="linear",
                                 warmup=0.2)
     model = load_causal_lm(str(tmp_path / "base"), "cpu", False)
     assert model.config.n_positions == 128 and stats["epochs"] == 1
+    assert model.config.attn_pdrop == 0.0 and model.config.resid_pdrop == model.config.embd_pdrop == 0.1
+
+
+def test_the_fused_tanh_gelu_is_gpt2s_gelu():
+    from transformers.activations import ACT2FN
+
+    x = torch.linspace(-6, 6, 1001, dtype=torch.float64)
+    assert torch.allclose(ACT2FN["gelu_pytorch_tanh"](x), ACT2FN["gelu_new"](x), rtol=0, atol=1e-12)

@@ -9,7 +9,8 @@ def save_tiny_gpt2(folder, texts, vocab_size=300, n_positions=256, n_layer=2, n_
     from selfconsuming.pretrain import build_gpt2, train_bpe_tokenizer
 
     tok = train_bpe_tokenizer(list(texts), vocab_size=vocab_size)
-    save_model(build_gpt2(tok, n_layer=n_layer, n_embd=n_embd, n_head=2, n_positions=n_positions, seed=seed), tok,
+    save_model(build_gpt2(tok, n_layer=n_layer, n_embd=n_embd, n_head=2, n_positions=n_positions, seed=seed,
+                          attention_dropout=0.1), tok,
                folder)
     return str(folder)
 

@@ -131,15 +131,19 @@ def length_grouped_batches(lengths: list[int], batch_size: int, rng: np.random.G
 
 
 def collate(sequences: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Right-pad a batch; padding gets label -100 so it never counts in the loss."""
+    """Right-pad a batch; padding gets label -100 so it never counts in the loss.
+
+    No attention mask: padding sits after every real token, so the causal mask alone keeps
+    it out of every real token's attention (the positions count from 0 either way). Without
+    a mask the attention takes the fused causal kernel; the loss and gradients are the same
+    (tested against the masked forward).
+    """
     width = max(len(s) for s in sequences)
     input_ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(sequences), width), dtype=torch.long)
+    labels = torch.full((len(sequences), width), -100, dtype=torch.long)
     for i, s in enumerate(sequences):
-        input_ids[i, : len(s)] = torch.tensor(s)
-        attention[i, : len(s)] = 1
-    labels = input_ids.masked_fill(attention == 0, -100)
-    return {"input_ids": input_ids, "attention_mask": attention, "labels": labels}
+        input_ids[i, : len(s)] = labels[i, : len(s)] = torch.tensor(s)
+    return {"input_ids": input_ids, "labels": labels}
 
 
 def window_loss(model, batches: list[dict]) -> float:
@@ -155,7 +159,7 @@ def window_loss(model, batches: list[dict]) -> float:
     n_tokens = max(sum(target_tokens(b) for b in batches), 1)
     total = 0.0
     for batch in batches:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        logits = model(input_ids=batch["input_ids"]).logits
         loss = torch.nn.functional.cross_entropy(
             logits[:, :-1].flatten(0, 1).float(), batch["labels"][:, 1:].flatten(), ignore_index=-100,
             reduction="sum") / n_tokens
@@ -215,7 +219,6 @@ def finetune_causal_lm(
                 batch = collate(batch_seqs, pad_id)
                 if not grouped:
                     for row, i in enumerate(batch_ids):
-                        batch["attention_mask"][row, lengths[i]:] = 0
                         batch["labels"][row, lengths[i]:] = -100
                 window.append({k: v.to(device) for k, v in batch.items()})
                 real_tokens += sum(lengths[i] for i in batch_ids)
