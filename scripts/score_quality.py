@@ -4,7 +4,9 @@ delegate(__real_file__)  # __real_file__: the job script Snakemake wrote; a loca
 
 import pandas as pd
 
-from selfconsuming.diversity import diversity_metrics, load_sentence_encoder, load_spacy, resolve_params
+from selfconsuming.diversity import (
+    EncodedOnce, ParsedOnce, diversity_metrics, load_sentence_encoder, load_spacy, resolve_params,
+)
 from selfconsuming.io import read_jsonl, write_json, write_table
 from selfconsuming.models import load_causal_lm, load_tokenizer
 from selfconsuming.quality import load_gibberish_detector
@@ -18,8 +20,9 @@ with rule_logging(snakemake) as log:
     lm = load_causal_lm(snakemake.params.lm, device, snakemake.config["allow_download"])
     tokenizer = load_tokenizer(snakemake.params.lm, snakemake.config["allow_download"])
     diversity_params = resolve_params(q["diversity"])
-    encoder = load_sentence_encoder(diversity_params["encoder"], device)  # the job's device, like every scorer
-    nlp = load_spacy(diversity_params["spacy_model"])
+    # the job's device, like every scorer; a text the series repeats is embedded and parsed once
+    encoder = EncodedOnce(load_sentence_encoder(diversity_params["encoder"], device))
+    nlp = ParsedOnce(load_spacy(diversity_params["spacy_model"]))
     tables, diversity = [], {}
     for corpus, path in zip(snakemake.params.corpora, snakemake.input.corpora):
         articles = read_jsonl(path)

@@ -150,3 +150,34 @@ def test_self_bleu_equals_nltk_sentence_bleu_with_smoothing():
         expected = np.mean([sentence_bleu(texts[:i] + texts[i + 1:], h, weights=weights, smoothing_function=smooth)
                             for i, h in enumerate(texts)])
         assert dv.self_bleu(texts, max_order=order) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+class _Counting:
+    """Counts the texts a wrapped encoder or pipeline is handed."""
+
+    def __init__(self, inner):
+        self.inner, self.seen = inner, []
+
+    def encode(self, texts, **options):
+        self.seen += list(texts)
+        return self.inner.encode(texts, **options)
+
+    def pipe(self, texts, batch_size=64):
+        self.seen += list(texts)
+        return self.inner.pipe(texts, batch_size=batch_size)
+
+
+def test_a_series_embeds_and_parses_each_distinct_text_once_with_the_same_metrics(encoder, nlp):
+    params = {"sample_tokens": 200, "distinct_sample": 8, "selfbleu_sample": 8,
+              "semantic_sample": 8, "syntactic_sample": 30}
+    series = [varied_corpus(seed=0), varied_corpus(seed=0)[:6] + varied_corpus(seed=1)[:6]]  # the second repeats 6
+    counting_encoder, counting_nlp = _Counting(encoder), _Counting(nlp)
+    once_encoder, once_nlp = dv.EncodedOnce(counting_encoder), dv.ParsedOnce(counting_nlp)
+    for corpus in series:
+        plain = dv.diversity_metrics(corpus, seed=0, params=params, encoder=encoder, nlp=nlp)
+        once = dv.diversity_metrics(corpus, seed=0, params=params, encoder=once_encoder, nlp=once_nlp)
+        assert once["semantic_diversity"] == pytest.approx(plain["semantic_diversity"], abs=1e-6)
+        assert once["syntactic_diversity"] == pytest.approx(plain["syntactic_diversity"], abs=1e-12)
+    assert len(counting_encoder.seen) == len(set(counting_encoder.seen))
+    assert len(counting_nlp.seen) == len(set(counting_nlp.seen))
+    assert len(set(counting_nlp.seen)) <= len(VARIED_SENTENCES)  # sentences repeat across articles: parsed once

@@ -141,3 +141,29 @@ def test_device_batch_size_keeps_the_configured_batch_on_a_cpu():
 
     model = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=16, n_head=2, vocab_size=50))
     assert device_batch_size(model, 64, 128, 10, "cpu") == 64
+
+
+def test_shared_prompt_attention_is_attention_over_the_prompt_and_the_beams_own_keys():
+    """Beams read their block's prompt keys once; the result is SDPA over the prompt copied to every beam."""
+    from types import SimpleNamespace
+
+    from selfconsuming.synthesis import SharedPrompt, shared_prompt_attention
+
+    torch.manual_seed(0)
+    rows, beams, heads, dim, prompt_len, generated = 3, 4, 2, 8, 6, 5
+    attention = torch.ones((rows, prompt_len), dtype=torch.long)
+    attention[1, :2] = 0  # left padding
+    prompt_cache = SimpleNamespace(layers=[SimpleNamespace(keys=torch.randn(rows, heads, prompt_len, dim),
+                                                           values=torch.randn(rows, heads, prompt_len, dim))])
+    query = torch.randn(rows * beams, heads, 1, dim)
+    keys, values = torch.randn(rows * beams, heads, generated, dim), torch.randn(rows * beams, heads, generated, dim)
+    out, _ = shared_prompt_attention(SimpleNamespace(layer_idx=0), query, keys, values, None, scaling=dim ** -0.5,
+                                     shared_prompt=SharedPrompt(prompt_cache, attention))
+    layer = prompt_cache.layers[0]
+    all_keys = torch.cat([layer.keys.repeat_interleave(beams, 0), keys], dim=2)
+    all_values = torch.cat([layer.values.repeat_interleave(beams, 0), values], dim=2)
+    mask = torch.cat([attention, torch.ones((rows, generated), dtype=torch.long)], 1).bool()
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, all_keys, all_values, attn_mask=mask.repeat_interleave(beams, 0)[:, None, None, :])
+    assert out.shape == (rows * beams, 1, heads, dim)
+    assert torch.allclose(out, expected.transpose(1, 2), atol=1e-6)

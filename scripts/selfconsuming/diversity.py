@@ -145,6 +145,33 @@ def load_sentence_encoder(ref: str, device: str):
     return SentenceTransformer(folder, device=pick_device(device), local_files_only=True)
 
 
+class EncodedOnce:
+    """A sentence encoder that embeds each distinct text once: a scoring job's series of corpora
+    repeats articles (a collapsed series writes the same article generation after generation),
+    and the encoder is most of a job's time. One set of `encode` options per instance."""
+
+    def __init__(self, encoder):
+        self.encoder, self.memo = encoder, {}
+
+    def encode(self, texts: list[str], **options) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        if new:
+            self.memo.update(zip(new, self.encoder.encode(new, **options)))
+        return np.stack([self.memo[t] for t in texts])
+
+
+class ParsedOnce:
+    """A spaCy pipeline that parses each distinct sentence once (see EncodedOnce)."""
+
+    def __init__(self, nlp):
+        self.nlp, self.memo = nlp, {}
+
+    def pipe(self, sentences: list[str], batch_size: int = 64):
+        new = [s for s in dict.fromkeys(sentences) if s not in self.memo]
+        self.memo.update(zip(new, self.nlp.pipe(new, batch_size=batch_size)))
+        return (self.memo[s] for s in sentences)
+
+
 def mean_pairwise(distances: np.ndarray) -> float:
     """Mean of the strictly upper triangle of a square matrix (NaN for fewer than 2 items)."""
     n = len(distances)

@@ -146,6 +146,17 @@ def collate(sequences: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
     return {"input_ids": input_ids, "labels": labels}
 
 
+class _RightPaddingNeedsNoMask(logging.Filter):
+    """Drops transformers' advice to pass an attention mask with padded input ids: `collate`'s right
+    padding needs none under the causal mask, so the advice would only mislead whoever reads the log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "strongly recommend passing in an `attention_mask`" not in record.getMessage()
+
+
+logging.getLogger("transformers.modeling_utils").addFilter(_RightPaddingNeedsNoMask())
+
+
 def window_loss(model, batches: list[dict]) -> float:
     """Backward over one accumulation window; its loss is the mean over the window's target tokens.
 

@@ -186,6 +186,69 @@ def _reorder_generated(cache, beam_idx: torch.Tensor, start: int, stop: int) -> 
             generated.copy_(generated.index_select(0, beam_idx))
 
 
+SHARED_PROMPT_ATTENTION = "shared_prompt_sdpa"
+
+
+class SharedPrompt:
+    """The prompt's keys and values per layer, one row per block, for beams that all continue it.
+
+    `bias` is 0 over a block's real prompt positions and -inf over its left padding.
+    """
+
+    def __init__(self, prompt_cache, attention: torch.Tensor):
+        self.keys = [layer.keys for layer in prompt_cache.layers]
+        self.values = [layer.values for layer in prompt_cache.layers]
+        self.bias = torch.zeros(attention.shape, dtype=self.keys[0].dtype, device=attention.device)
+        self.bias = self.bias.masked_fill(attention == 0, -float("inf"))[:, None, None, :]
+
+
+def shared_prompt_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, *,
+                            shared_prompt: SharedPrompt | None = None, **kwargs):
+    """One decode step of K beams per block: the block's prompt keys are read once for its K beams.
+
+    The beams of a block share their prompt, so attention over it is one small matrix product per
+    block (K queries against the prompt's keys) instead of K matrix-vector products over K copies;
+    the generated keys, which differ per beam, come from the cache. The two parts' softmax terms
+    are merged over their common maximum: the same attention as over the concatenated keys.
+    Without a shared prompt (the prompt's own pass) it is transformers' SDPA attention.
+    """
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    if shared_prompt is None:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    rows_beams, heads, _, head_dim = query.shape
+    prompt_keys = shared_prompt.keys[module.layer_idx]
+    prompt_values = shared_prompt.values[module.layer_idx]
+    rows, generated = prompt_keys.shape[0], key.shape[2]
+    beams = rows_beams // rows
+    scale = scaling if scaling is not None else head_dim ** -0.5
+    by_block = query.view(rows, beams, heads, head_dim).transpose(1, 2)  # (rows, heads, beams, dim)
+    prompt_scores = torch.matmul(by_block, prompt_keys.transpose(-1, -2)) * scale + shared_prompt.bias
+    own_scores = (torch.matmul(query, key.transpose(-1, -2)) * scale).view(rows, beams, heads, generated)
+    own_scores = own_scores.transpose(1, 2)  # (rows, heads, beams, generated)
+    top = torch.maximum(prompt_scores.amax(-1, keepdim=True), own_scores.amax(-1, keepdim=True))
+    prompt_weights, own_weights = (prompt_scores - top).exp(), (own_scores - top).exp()
+    total = prompt_weights.sum(-1, keepdim=True) + own_weights.sum(-1, keepdim=True)
+    own_out = torch.matmul(own_weights.transpose(1, 2).reshape(rows_beams, heads, 1, generated), value)
+    out = torch.matmul(prompt_weights, prompt_values) + own_out.view(rows, beams, heads, head_dim).transpose(1, 2)
+    out = out / total  # (rows, heads, beams, dim)
+    return out.transpose(1, 2).reshape(rows_beams, 1, heads, head_dim), None
+
+
+def _register_shared_prompt_attention() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, sdpa_mask
+
+    AttentionInterface.register(SHARED_PROMPT_ATTENTION, shared_prompt_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register(SHARED_PROMPT_ATTENTION, sdpa_mask)
+
+
+def shares_prompt(model) -> bool:
+    """Whether beams can share the prompt's keys: a GPT-2 on SDPA attention (one key head per query head)."""
+    return model.config.model_type == "gpt2" and model.config._attn_implementation in ("sdpa", SHARED_PROMPT_ATTENTION)
+
+
 @torch.no_grad()
 def beam_batch(model, input_ids: torch.Tensor, attention: torch.Tensor, new_tokens: int, num_beams: int,
                forbidden: list[int]) -> torch.Tensor:
@@ -193,45 +256,61 @@ def beam_batch(model, input_ids: torch.Tensor, attention: torch.Tensor, new_toke
     runs, scored the same way (log-softmax, EOS set to -inf after it, running sums, top K of K x vocab).
 
     With a fixed length no hypothesis ends early, so the best sequence is the top candidate of the last step.
-    The prompt is run once per block (not once per beam) and its cache is copied to the K beams.
+    The prompt is run once per block (not once per beam). A GPT-2 keeps its keys once per block and
+    its beams attend to them together (`shared_prompt_attention`); other models copy them to the K beams.
     """
     from transformers import DynamicCache
 
     rows, width = input_ids.shape
     device = input_ids.device
-    prompt_cache = DynamicCache(config=model.config)
-    positions = (attention.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
-                   past_key_values=prompt_cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
-    cache = growing_cache(model, width + new_tokens)
-    for i, layer in enumerate(prompt_cache.layers):
-        cache.update(layer.keys.repeat_interleave(num_beams, 0), layer.values.repeat_interleave(num_beams, 0), i)
-    del prompt_cache
-    logits = logits.repeat_interleave(num_beams, 0)
-    mask = torch.cat([attention, torch.ones((rows, new_tokens), dtype=attention.dtype, device=device)],
-                     dim=1).repeat_interleave(num_beams, 0)
-    next_position = (positions[:, -1:] + 1).repeat_interleave(num_beams, 0)
-    scores = torch.zeros((rows, num_beams), dtype=torch.float, device=device)
-    scores[:, 1:] = -1e9
-    sequences = torch.zeros((rows, num_beams, new_tokens), dtype=torch.long, device=device)
-    offsets = (torch.arange(rows, device=device) * num_beams)[:, None]
-    for step in range(new_tokens):
-        log_probs = torch.nn.functional.log_softmax(logits.float(), dim=-1)
-        if forbidden:
-            log_probs[:, forbidden] = -float("inf")
-        vocab = log_probs.shape[-1]
-        total = (log_probs.view(rows, num_beams, vocab) + scores[:, :, None]).view(rows, num_beams * vocab)
-        scores, flat = torch.topk(total, k=num_beams if step + 1 < new_tokens else 1)
-        parent, token = flat // vocab, flat % vocab
-        sequences = sequences.gather(1, parent[:, :, None].expand(-1, -1, new_tokens)).clone()
-        sequences[:, :, step] = token
-        if step + 1 == new_tokens:
-            break
-        beam_idx = (parent + offsets).view(-1)
-        _reorder_generated(cache, beam_idx, width, width + step)
-        logits = model(input_ids=token.view(-1, 1), attention_mask=mask[:, :width + step + 1],
-                       position_ids=next_position + step, past_key_values=cache, use_cache=True,
-                       logits_to_keep=1).logits[:, -1, :]
+    shared = shares_prompt(model)
+    implementation = model.config._attn_implementation
+    if shared:
+        _register_shared_prompt_attention()
+        model.set_attn_implementation(SHARED_PROMPT_ATTENTION)
+    try:
+        prompt_cache = DynamicCache(config=model.config)
+        positions = (attention.cumsum(-1) - 1).clamp(min=0)
+        logits = model(input_ids=input_ids, attention_mask=attention, position_ids=positions,
+                       past_key_values=prompt_cache, use_cache=True, logits_to_keep=1).logits[:, -1, :]
+        if shared:
+            prompt = {"shared_prompt": SharedPrompt(prompt_cache, attention)}
+            cache, start = growing_cache(model, new_tokens), 0
+        else:
+            prompt = {}
+            cache, start = growing_cache(model, width + new_tokens), width
+            for i, layer in enumerate(prompt_cache.layers):
+                cache.update(layer.keys.repeat_interleave(num_beams, 0), layer.values.repeat_interleave(num_beams, 0), i)
+            mask = torch.cat([attention, torch.ones((rows, new_tokens), dtype=attention.dtype, device=device)],
+                             dim=1).repeat_interleave(num_beams, 0)
+        del prompt_cache
+        logits = logits.repeat_interleave(num_beams, 0)
+        next_position = (positions[:, -1:] + 1).repeat_interleave(num_beams, 0)
+        scores = torch.zeros((rows, num_beams), dtype=torch.float, device=device)
+        scores[:, 1:] = -1e9
+        sequences = torch.zeros((rows, num_beams, new_tokens), dtype=torch.long, device=device)
+        offsets = (torch.arange(rows, device=device) * num_beams)[:, None]
+        for step in range(new_tokens):
+            log_probs = torch.nn.functional.log_softmax(logits.float(), dim=-1)
+            if forbidden:
+                log_probs[:, forbidden] = -float("inf")
+            vocab = log_probs.shape[-1]
+            total = (log_probs.view(rows, num_beams, vocab) + scores[:, :, None]).view(rows, num_beams * vocab)
+            scores, flat = torch.topk(total, k=num_beams if step + 1 < new_tokens else 1)
+            parent, token = flat // vocab, flat % vocab
+            sequences = sequences.gather(1, parent[:, :, None].expand(-1, -1, new_tokens)).clone()
+            sequences[:, :, step] = token
+            if step + 1 == new_tokens:
+                break
+            beam_idx = (parent + offsets).view(-1)
+            if step or not shared:  # a cache of generated positions only is empty before the first step
+                _reorder_generated(cache, beam_idx, start, start + step)
+            step_mask = None if shared else mask[:, :width + step + 1]
+            logits = model(input_ids=token.view(-1, 1), attention_mask=step_mask, position_ids=next_position + step,
+                           past_key_values=cache, use_cache=True, logits_to_keep=1, **prompt).logits[:, -1, :]
+    finally:
+        if shared:
+            model.set_attn_implementation(implementation)
     return sequences[:, 0]
 
 
