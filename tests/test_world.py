@@ -284,6 +284,24 @@ def test_partial_edges(oracle, held_out):
     assert lone["n_sentences"] == 0 and lone["label"] is None
 
 
+def test_an_edge_piece_longer_than_any_world_sentence_is_no_cut_sentence(oracle, held_out):
+    """An unbroken loop at a continuation's end is the model's own text, not half a sentence of the world."""
+    from selfconsuming.scoring import article_oracle_scores
+
+    longest = max(len(s) for a in held_out for s in split_sentences(a["text"]))
+    assert longest <= oracle.max_sentence_chars < 2 * longest  # the bound is the world's, and not loose
+    sentence = split_sentences(held_out[0]["text"])[1]
+    loop = '"Every dollar we take is' + " a dollar" * (oracle.max_sentence_chars // 9 + 1)
+    for pieces in ([" to measure. " + sentence + " " + loop], [" in a" + " a dollar" * 40]):
+        text = " ".join(pieces)
+        scored = oracle.score_text(text, partial_edges=True)
+        assert scored["n_sentences"] == scored["n_valid"] + 1  # the loop counts, invalid
+        article = article_oracle_scores(oracle, pieces, partial_edges=True)
+        assert article["oracle_n_sentences"] == scored["n_sentences"]
+    cut_short = oracle.score_text(" to measure. " + sentence + ' "Every dollar we take is', partial_edges=True)
+    assert cut_short["n_sentences"] == cut_short["n_valid"] == 1  # a short cut fragment is still excused
+
+
 def test_score_text_without_valid_sentences(oracle):
     for text in ["", "Nothing here parses at all.", "   "]:
         result = oracle.score_text(text)

@@ -38,9 +38,9 @@ def build_gpt2(tokenizer, n_layer: int, n_embd: int, n_head: int, n_positions: i
     """A randomly initialised GPT-2 sized for the tokenizer.
 
     GPT-2's tanh GELU comes as torch's fused kernel (`gelu_pytorch_tanh`, the same function as
-    GPT-2's `gelu_new`). Without attention dropout, training takes the fused causal attention
-    kernel on a CPU, where a dropout mask over every attention weight is a quarter of a
-    fine-tuning step; the embedding and residual dropout stay at GPT-2's 0.1.
+    GPT-2's `gelu_new`). `attention_dropout` is GPT-2's attn_pdrop (see the config schema: at 0
+    training takes the fused causal attention kernel on a CPU); embedding and residual dropout
+    stay at GPT-2's 0.1.
     """
     torch.manual_seed(seed)
     config = GPT2Config(

@@ -47,17 +47,14 @@ def bias_table(articles: list[dict], classifier, synthetic_text: str) -> pd.Data
 
 
 def _kept_sentences(oracle, piece: str, partial_edges: bool) -> list[tuple[str, dict | None]]:
-    """(sentence, oracle score) of one text; with partial_edges an unparsable first sentence and an
-    unparsable unterminated last piece are dropped, since a 64-token continuation starts and ends
-    mid-sentence (the same rule as `Oracle.score_text`)."""
+    """(sentence, oracle score) of one text; with partial_edges the halves of sentences cut at a
+    64-token continuation's edges are dropped (`Oracle.cut_edges`, as `Oracle.score_text` does)."""
     from .text import split_sentences
 
     sentences = split_sentences(piece or "")
     scored = [(s, oracle.score_sentence(s)) for s in sentences]
     if partial_edges and scored:
-        last_cut = scored[-1][1] is None and not scored[-1][0].endswith((".", "!", "?"))
-        keep = [not (i == 0 and scored[0][1] is None) and not (i == len(scored) - 1 and last_cut)
-                for i in range(len(scored))]
+        keep = oracle.cut_edges(sentences, [score for _, score in scored])
         scored = [x for x, k in zip(scored, keep) if k]
     return scored
 

@@ -67,6 +67,9 @@ class Oracle:
         self._cache: dict = {}
         self._cache_size = cache_size
         self._n_topics = len(self.grammar.topics)
+        # the longest sentence any frame can spell: its literals and its slots' longest fillers
+        self.max_sentence_chars = max(sum(len(e) if isinstance(e, str) else e.max_length for e in elements)
+                                      for elements, _, _ in self._compiled)
 
     # -- sentences ---------------------------------------------------------------
 
@@ -149,22 +152,32 @@ class Oracle:
 
     # -- texts -------------------------------------------------------------------
 
+    def cut_edges(self, pieces: list[str], scores: list) -> list[bool]:
+        """Which sentences of a continuation to keep: an unparsable first piece and an unparsable
+        last piece without end punctuation are dropped as the halves of a sentence cut at the
+        64-token seams, unless longer than any sentence of the world (then no world sentence was
+        cut there: the model wrote text of its own, an unbroken loop say, and it counts invalid)."""
+        def could_be_cut(piece: str) -> bool:
+            return len(" ".join(piece.split())) <= self.max_sentence_chars
+
+        keep = [True] * len(pieces)
+        if pieces and scores[0] is None and could_be_cut(pieces[0]):
+            keep[0] = False
+        if pieces and scores[-1] is None and not pieces[-1].endswith(_END) and could_be_cut(pieces[-1]):
+            keep[-1] = False
+        return keep
+
     def score_text(self, text: str, partial_edges: bool = False) -> dict:
         """Leaning posterior and share of parsable sentences for one text.
 
-        partial_edges=True drops an unparsable first sentence and an unparsable last
-        piece without end punctuation instead of counting them invalid, since a
-        continuation of a 64-token block starts and ends mid-sentence.
+        partial_edges=True drops the halves of sentences cut at a continuation's edges
+        instead of counting them invalid (`cut_edges`), since a continuation of a 64-token
+        block starts and ends mid-sentence.
         """
         pieces = split_sentences(text or "")
         scores = [self.score_sentence(s) for s in pieces]
         if partial_edges and pieces:
-            keep = [True] * len(pieces)
-            if scores[0] is None:
-                keep[0] = False
-            if scores[-1] is None and not pieces[-1].endswith(_END):
-                keep[-1] = False
-            scores = [s for s, k in zip(scores, keep) if k]
+            scores = [s for s, k in zip(scores, self.cut_edges(pieces, scores)) if k]
         valid = [s for s in scores if s is not None]
         loglik = np.array([sum(s[l] for s in valid) for l in LEANINGS]) if valid else np.zeros(3)
         if np.isneginf(loglik).all():  # a mix no single leaning can produce
