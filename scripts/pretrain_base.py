@@ -12,7 +12,8 @@ with rule_logging(snakemake) as log:
     stats = pretrain_world_gpt2(
         read_jsonl(snakemake.input.corpus), snakemake.output[0],
         vocab_size=p["vocab_size"], n_layer=p["n_layer"], n_embd=p["n_embd"], n_head=p["n_head"],
-        n_positions=p["n_positions"], attention_dropout=p["attention_dropout"], epochs=p["epochs"], lr=p["lr"], batch_size=p["batch_size"],
+        n_positions=p["n_positions"], attention_dropout=p["attention_dropout"], epochs=p["epochs"], lr=p["lr"],
+        batch_size=p["batch_size"],
         schedule=p["schedule"], warmup=p["warmup"], seed=snakemake.params.seed, device=device,
     )
     log.info("pretraining done: %s", stats)
