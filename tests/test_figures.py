@@ -242,6 +242,24 @@ def test_replicate_summary_is_mean_with_t_interval_across_replicates():
     assert "R = 4 replicates" in figures.spread_note(bands)
 
 
+def test_a_share_band_is_cut_at_0_and_100_percent_and_the_note_says_so():
+    summary = fake_summary(replicates=3)
+    cell = (summary["setup"] == "preserve") & (summary["generation"] == 1)
+    summary.loc[cell, "share_right"] = [0.01, 0.02, 0.30]  # a t interval over 3 replicates reaches below 0
+    raw = figures.replicate_summary(summary, "share_right", ["preserve"])
+    assert raw.loc[raw["generation"] == 1, "lo"].iloc[0] < 0
+    bands = figures.cut_to_range(raw, "share_right")
+    got = bands[bands["generation"] == 1].iloc[0]
+    assert got["lo"] == 0.0 and got["hi"] == raw.loc[raw["generation"] == 1, "hi"].iloc[0] and got["cut"]
+    assert not bands.loc[bands["generation"] != 1, "cut"].any()
+    assert figures.spread_note(bands).endswith("95% t CI across replicates, clipped")
+    assert "clipped" not in figures.spread_note(figures.cut_to_range(raw[raw["generation"] != 1], "share_right"))
+    ppl = figures.cut_to_range(raw.assign(lo=-5.0, hi=1e9), "ppl_mean")  # perplexity: at least 1, no top
+    assert (ppl["lo"] == 1.0).all() and (ppl["hi"] == 1e9).all()
+    untouched = figures.cut_to_range(raw, "not_a_known_metric")
+    assert untouched["lo"].equals(raw["lo"].astype(float)) and not untouched["cut"].any()
+
+
 def test_single_replicate_keeps_the_corpus_interval_and_says_so():
     summary = fake_summary(replicates=1)
     bands = figures.replicate_summary(summary, "share_right", ["preserve"])

@@ -67,6 +67,12 @@ METRIC_LABELS = {
     "ppl": "Perplexity (lower = more fluent)",
     "oracle_valid": "Valid, distinct sentences (oracle share)",
 }
+# The values a metric can take by its definition (None: no bound); a t band across a few
+# replicates can reach past them (a share's below 0%), and is drawn cut at them.
+METRIC_RANGES = {"tqi": (0.0, 3.0), "ppl": (1.0, None), "oracle_valid": (0.0, 1.0),
+                 "semantic_diversity": (0.0, 2.0),
+                 **{m: (0.0, 1.0) for m in DIVERSITY_METRICS if m != "semantic_diversity"},
+                 **{f"{prefix}share_{leaning}": (0.0, 1.0) for prefix in ("", "oracle_") for leaning in LEANINGS}}
 
 PAPER_RC = {
     "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8,
@@ -241,6 +247,16 @@ def replicate_summary(summary, metric, setups=None, alpha=0.05):
                                                           kind="stable", ignore_index=True)
 
 
+def cut_to_range(bands, metric):
+    """The bands with lo and hi cut at the values `metric` can take (METRIC_RANGES); column
+    `cut` says which rows reached past them."""
+    low, high = METRIC_RANGES.get(metric.removesuffix("_mean"), (None, None))
+    lo, hi = bands["lo"].astype(float), bands["hi"].astype(float)
+    cut_lo, cut_hi = lo.clip(lower=low, upper=high), hi.clip(lower=low, upper=high)
+    cut = (cut_lo != lo) & lo.notna() | (cut_hi != hi) & hi.notna()
+    return bands.assign(lo=cut_lo, hi=cut_hi, cut=cut)
+
+
 def spread_note(bands):
     """One line saying what the bands are: across replicates (with R) or within one corpus."""
     counts = bands.loc[bands["n_replicates"] > 0, "n_replicates"]
@@ -249,7 +265,8 @@ def spread_note(bands):
     low, high = int(counts.min()), int(counts.max())
     if low >= 2:
         r = str(low) if low == high else f"{low}-{high}"
-        return f"mean of R = {r} replicates (thin lines), 95% t CI across replicates"
+        cut = ", clipped" if "cut" in bands and bands["cut"].any() else ""  # to the metric's range
+        return f"mean of R = {r} replicates (thin lines), 95% t CI across replicates{cut}"
     if high == 1:
         return "R = 1 replicate: 95% CI within the corpus"
     return (f"R = {low}-{high} replicates: 95% t CI across replicates, "
@@ -409,7 +426,7 @@ def _draw_metric(ax, summary, metric, setups, colours, scale=1.0, labels=None):
     """
     summary = with_replicates(summary)
     mean_col, _, _ = _metric_columns(summary, metric)
-    bands = replicate_summary(summary, metric, setups)
+    bands = cut_to_range(replicate_summary(summary, metric, setups), metric)
     for setup in setups:
         _replicate_lines(ax, summary, setup, mean_col, colours[setup], scale)
         band = bands[bands["setup"] == setup]
@@ -464,11 +481,12 @@ def _first_generation_bar(summary, setup, colour, labels):
     cells = [replicate_interval(first, f"share_{x}", f"share_{x}_lo", f"share_{x}_hi")
              for x in LEANINGS]
     n = max(c[3] for c in cells)
+    lo, hi = np.array([c[1] for c in cells], dtype=float), np.array([c[2] for c in cells], dtype=float)
     return {"label": f"{_label(labels, setup)}, gen {generation}", "colour": colour,
             "hatch": None, "n": n,
             "mean": np.array([c[0] for c in cells], dtype=float),
-            "lo": np.array([c[1] for c in cells], dtype=float),
-            "hi": np.array([c[2] for c in cells], dtype=float),
+            "lo": np.clip(lo, 0.0, 1.0), "hi": np.clip(hi, 0.0, 1.0),  # a share's t interval cut at 0 and 100%
+            "cut": bool(np.any(lo < 0) or np.any(hi > 1)),
             "points": [first[f"share_{x}"].to_numpy(dtype=float) for x in LEANINGS]
             if n > 1 else None}
 
@@ -541,9 +559,10 @@ def plot_leaning_distribution(summary, out_png, labels=None):
     axes[0, 0].set_yticks(positions, [bar["label"] for bar in bars])
     axes[0, 0].invert_yaxis()
     replicated = max(bar["n"] for bar in bars) > 1
+    cut = ", clipped to 0-100%" if any(bar.get("cut") for bar in bars) else ""
     fig.suptitle("Leaning before the loop: each generation 0 under the base model decoded "
                  "the same way (hatched)\n" +
-                 ("generation 0: replicate mean (dots: replicates), 95% t CI across replicates; "
+                 (f"generation 0: replicate mean (dots: replicates), 95% t CI across replicates{cut}; "
                   "references: 95% Wilson CI" if replicated else
                   "95% Wilson CIs; thin line: uniform mix (33.3%)"), fontsize=8)
     return save_figure(fig, out_png)
@@ -582,7 +601,7 @@ def plot_all_shares(summary, out_png, setups=None, labels=None):
         ax.set_title(LEANING_LABELS[leaning].capitalize())
     fig.suptitle(spread_note(bands), fontsize=8)
     axes[0, 0].set_ylabel("Share of articles (%)")
-    _legend_below(fig, axes, ncol=4)
+    _legend_below(fig, axes, ncol=3)
     return save_figure(fig, out_png)
 
 
@@ -814,7 +833,7 @@ def plot_oracle_vs_classifier(summary, out_png, setups=None, labels=None):
     for setup in setups:
         style = dict(color=colours[setup], marker=setup_marker(setup), markersize=3)
         for column, dashed in (("share_right", False), ("oracle_share_right", True)):
-            band = replicate_summary(summary, column, [setup])
+            band = cut_to_range(replicate_summary(summary, column, [setup]), column)
             ax_line.plot(band["generation"], band["mean"] * 100, linewidth=1.0 if dashed else 1.3,
                          linestyle="--" if dashed else "-",
                          markerfacecolor="white" if dashed else colours[setup],
