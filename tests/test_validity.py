@@ -209,6 +209,10 @@ def test_right_share_without_weak_oracle_articles_and_as_mean_probability():
     r_decisive = _check(overall, "r(classifier right share, oracle right share), oracle posterior >= 0.6")
     assert r_decisive["value"] == pytest.approx(models["classifier_right_share_decisive"].corr(
         models["oracle_right_share_decisive"])) and pd.isna(r_decisive["target"])
+    r_reported = _check(overall, "r(classifier right share as reported, oracle right share)")
+    enough = models[models["oracle_n"] >= 5]
+    assert r_reported["value"] == pytest.approx(enough["classifier_right_share_all"].corr(
+        enough["oracle_right_share"])) and r_reported["n"] == len(enough) and pd.isna(r_reported["target"])
     r_prob = _check(overall, "r(classifier mean P(right), oracle mean P(right))")
     assert r_prob["value"] == pytest.approx(models["classifier_p_right_mean"].corr(models["oracle_p_right_mean"]))
     assert r_prob["n"] == len(models)

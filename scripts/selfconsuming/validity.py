@@ -342,6 +342,11 @@ def validity_overall(table: pd.DataFrame, min_oracle_n: int = 15,
                              TARGET_R_RIGHT_SHARE,
                              note=f"model corpora with oracle_n >= {min_oracle_n} "
                                   f"({len(enough)} of {len(models)})"))
+        rows.append(_r_check("r(classifier right share as reported, oracle right share)",
+                             enough["classifier_right_share_all"], enough["oracle_right_share"],
+                             note="the share the summary and the figures report (every article the classifier "
+                                  "labels, also those the oracle cannot read) against the oracle's; model "
+                                  f"corpora with oracle_n >= {min_oracle_n} ({len(enough)} of {len(models)})"))
         rows += _share_variant_checks(models, min_oracle_n)
         rows.append(_r_check("r(TQI mean, oracle valid share)", models["tqi_mean"],
                              models["oracle_valid_mean"], TARGET_R_TQI_VALID,
