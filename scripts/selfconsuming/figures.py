@@ -69,10 +69,11 @@ METRIC_LABELS = {
 }
 # The values a metric can take by its definition (None: no bound); a t band across a few
 # replicates can reach past them (a share's below 0%), and is drawn cut at them.
-METRIC_RANGES = {"tqi": (0.0, 3.0), "ppl": (1.0, None), "oracle_valid": (0.0, 1.0),
+SHARE_RANGE = (0.0, 1.0)
+METRIC_RANGES = {"tqi": (0.0, 3.0), "ppl": (1.0, None), "oracle_valid": SHARE_RANGE,
                  "semantic_diversity": (0.0, 2.0),
-                 **{m: (0.0, 1.0) for m in DIVERSITY_METRICS if m != "semantic_diversity"},
-                 **{f"{prefix}share_{leaning}": (0.0, 1.0) for prefix in ("", "oracle_") for leaning in LEANINGS}}
+                 **{m: SHARE_RANGE for m in DIVERSITY_METRICS if m != "semantic_diversity"},
+                 **{f"{prefix}share_{leaning}": SHARE_RANGE for prefix in ("", "oracle_") for leaning in LEANINGS}}
 
 PAPER_RC = {
     "font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8,
@@ -263,13 +264,13 @@ def spread_note(bands):
     if counts.empty:
         return ""
     low, high = int(counts.min()), int(counts.max())
+    cut = ", clipped" if "cut" in bands and bands["cut"].any() else ""  # to the metric's range (cut_to_range)
     if low >= 2:
         r = str(low) if low == high else f"{low}-{high}"
-        cut = ", clipped" if "cut" in bands and bands["cut"].any() else ""  # to the metric's range
         return f"mean of R = {r} replicates (thin lines), 95% t CI across replicates{cut}"
     if high == 1:
         return "R = 1 replicate: 95% CI within the corpus"
-    return (f"R = {low}-{high} replicates: 95% t CI across replicates, "
+    return (f"R = {low}-{high} replicates: 95% t CI across replicates{cut}, "
             "within-corpus CI where R = 1")
 
 
@@ -485,8 +486,8 @@ def _first_generation_bar(summary, setup, colour, labels):
     return {"label": f"{_label(labels, setup)}, gen {generation}", "colour": colour,
             "hatch": None, "n": n,
             "mean": np.array([c[0] for c in cells], dtype=float),
-            "lo": np.clip(lo, 0.0, 1.0), "hi": np.clip(hi, 0.0, 1.0),  # a share's t interval cut at 0 and 100%
-            "cut": bool(np.any(lo < 0) or np.any(hi > 1)),
+            "lo": np.clip(lo, *SHARE_RANGE), "hi": np.clip(hi, *SHARE_RANGE),  # a share's t interval cut at 0 and 100%
+            "cut": bool(np.any(lo < SHARE_RANGE[0]) or np.any(hi > SHARE_RANGE[1])),
             "points": [first[f"share_{x}"].to_numpy(dtype=float) for x in LEANINGS]
             if n > 1 else None}
 
